@@ -147,9 +147,9 @@ class RetryPolicy:
 
     def wait(self, retry_state: tenacity.RetryCallState) -> float:
         """Seconds to sleep before the next attempt (tenacity ``wait`` callable)."""
-        backoff = tenacity.wait_exponential_jitter(multiplier=self.initial, max=self.maximum, jitter=self.initial)(
-            retry_state
-        )
+        backoff = tenacity.wait_exponential_jitter(
+            multiplier=self.initial, max=self.maximum, jitter=self.initial
+        )(retry_state)
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None else None
         if isinstance(exc, BackendUnavailable) and exc.retry_after is not None:

@@ -52,7 +52,7 @@ def make_export() -> Callable[..., dict[str, bytes]]:
 
 
 def _make_export(root: Path, export_id: str, *, files: int, file_size: int) -> dict[str, bytes]:
-    """Write ``files`` gzip files of about ``file_size`` incompressible bytes; return relative path → bytes."""
+    """Write ``files`` gzip files of about ``file_size`` random bytes; return path → bytes."""
     written: dict[str, bytes] = {}
     for i in range(files):
         model = ("sourcecode.Commit", "sourcecode.PullRequest")[i % 2]

@@ -12,11 +12,11 @@ import pytest
 
 from pinpoint_agent.backend import (
     AgentConfig,
-    RetryPolicy,
     BackendRejected,
     BackendUnavailable,
     ConfigError,
     EnrollCodeRejected,
+    RetryPolicy,
     enroll,
     load_config,
     make_client,
@@ -102,7 +102,7 @@ def test_enroll_retries_a_transient_503(backend: FakeBackend, root: Path) -> Non
 
 
 def test_lost_answer_is_retried_idempotently(backend: FakeBackend, root: Path) -> None:
-    """When the first enroll answer is lost (connection dropped), the retry with the same device id succeeds."""
+    """A lost enroll answer (dropped connection) is retried with the same device id and succeeds."""
     backend.drop_next(1)
     with make_client(timeout=5.0) as c:
         config = enroll("good-code", backend_url=backend.url, root=root, client=c, retry=FAST)
