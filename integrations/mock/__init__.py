@@ -1,0 +1,1 @@
+"""A deterministic integration for tests, demos and benchmarks — and the smallest example of one."""

@@ -1,0 +1,217 @@
+"""The integration's client of the agent's callback service: sessions, batched sends, progress."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+import orjson
+
+from pinpoint_agent.errors import FatalError, NotSupportedError, SessionError
+from pinpoint_agent.protocol import GitRepoRequest
+from pinpoint_agent.protocol._gen import pinpoint_pb2 as pb
+from pinpoint_agent.protocol._gen import pinpoint_pb2_grpc
+
+T = TypeVar("T")
+
+BATCH_OBJECTS = 2000
+BATCH_BYTES = 4 * 1024 * 1024
+PROGRESS_INTERVAL = 1.0
+
+
+def _call(fn: Callable[..., T], request: Any, what: str) -> T:
+    """The one place where the SDK turns gRPC failures of callbacks into the error tree."""
+    try:
+        return fn(request)
+    except grpc.RpcError as exc:
+        code, details = exc.code(), exc.details()
+        if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
+                    grpc.StatusCode.NOT_FOUND):
+            raise SessionError(f"{what}: {details}") from exc
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            raise NotSupportedError(f"{what}: {details}") from exc
+        raise FatalError(f"{what} failed: {code.name} {details}") from exc
+
+
+class _Sender:
+    """Sends batches from a background thread so encoding overlaps the agent's writing.
+
+    The queue is bounded: a producer faster than the agent waits instead of growing memory.
+    """
+
+    def __init__(self, stub: pinpoint_pb2_grpc.AgentStub) -> None:
+        self._stub = stub
+        self._queue: queue.Queue[tuple[int, list[bytes]] | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="agent-sender", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                if self._error is None:
+                    session_id, objects = item
+                    _call(self._stub.SendExported, pb.SendExportedRequest(session_id=session_id, objects=objects),
+                          "SendExported")
+            except BaseException as exc:  # noqa: BLE001 (kept and raised in the caller's thread)
+                self._error = exc
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def put(self, session_id: int, objects: list[bytes]) -> None:
+        self.raise_error()
+        self._queue.put((session_id, objects))
+
+    def flush(self) -> None:
+        self._queue.join()
+        self.raise_error()
+
+    def raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+
+class Session:
+    """A model session (can send objects) or a tracking session (progress and nested tokens only).
+
+    As a context manager it ends with ``done()`` on success and ``rollback()`` on an exception.
+    """
+
+    def __init__(self, agent: AgentClient, session_id: int, name: str, tracking: bool, last_processed: str) -> None:
+        self.agent = agent
+        self.id = session_id
+        self.name = name
+        self.tracking = tracking
+        self.last_processed = last_processed
+        self.started_at = datetime.now(UTC)
+        self._buffer: list[bytes] = []
+        self._buffered_bytes = 0
+        self._last_progress = 0.0
+        self._closed = False
+
+    def child(self, name: str, object_id: str, object_name: str, *, tracking: bool = False) -> Session:
+        """Starts a session nested under ``object_id`` of this one; its token is kept per object."""
+        return self.agent._start(tracking, name, self.id, object_id, object_name)
+
+    def send(self, obj: dict[str, Any] | bytes) -> None:
+        """Queues one object (a dict or its JSON bytes); batches go out thousands at a time."""
+        if self.tracking:
+            raise SessionError(f"session {self.name!r} is a tracking session and cannot send objects")
+        data = obj if isinstance(obj, bytes) else orjson.dumps(obj)
+        self._buffer.append(data)
+        self._buffered_bytes += len(data)
+        if len(self._buffer) >= self.agent.batch_objects or self._buffered_bytes >= self.agent.batch_bytes:
+            self._flush()
+
+    def send_many(self, objs: Iterable[dict[str, Any] | bytes]) -> None:
+        for obj in objs:
+            self.send(obj)
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self.agent._sender.put(self.id, self._buffer)
+            self._buffer, self._buffered_bytes = [], 0
+
+    def progress(self, current: int, total: int, *, force: bool = False) -> None:
+        """Reports progress, at most about once a second unless ``force``."""
+        now = time.monotonic()
+        if not force and now - self._last_progress < self.agent.progress_interval:
+            return
+        self._last_progress = now
+        _call(self.agent._stub.SessionProgress,
+              pb.SessionProgressRequest(session_id=self.id, current=current, total=total), "SessionProgress")
+
+    def done(self, last_processed: str | None = None) -> None:
+        """Ends the session; the token defaults to the session's start time (RFC 3339)."""
+        if self._closed:
+            return
+        self._flush()
+        self.agent._sender.flush()
+        token = last_processed if last_processed is not None else self.started_at.isoformat()
+        _call(self.agent._stub.SessionDone, pb.SessionDoneRequest(session_id=self.id, last_processed=token),
+              "SessionDone")
+        self._closed = True
+
+    def rollback(self) -> None:
+        """Ends the session discarding what it sent; the previous token stays."""
+        if self._closed:
+            return
+        self._buffer, self._buffered_bytes = [], 0
+        self._closed = True
+        try:
+            self.agent._sender.flush()
+        except Exception:  # noqa: BLE001 (rolling back anyway; the send error is what the caller sees)
+            pass
+        _call(self.agent._stub.SessionRollback, pb.SessionRollbackRequest(session_id=self.id), "SessionRollback")
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        if et is None:
+            self.done()
+        else:
+            self.rollback()
+
+
+class AgentClient:
+    """What an integration calls back into the agent with."""
+
+    def __init__(self, channel: grpc.Channel, *, batch_objects: int = BATCH_OBJECTS,
+                 batch_bytes: int = BATCH_BYTES, progress_interval: float = PROGRESS_INTERVAL) -> None:
+        self._channel = channel
+        self._stub = pinpoint_pb2_grpc.AgentStub(channel)
+        self._sender = _Sender(self._stub)
+        self.batch_objects = batch_objects
+        self.batch_bytes = batch_bytes
+        self.progress_interval = progress_interval
+
+    def _start(self, tracking: bool, name: str, parent: int, object_id: str, object_name: str) -> Session:
+        resp = _call(self._stub.SessionStart, pb.SessionStartRequest(
+            is_tracking=tracking, name=name, parent_session_id=parent, parent_object_id=object_id,
+            parent_object_name=object_name), "SessionStart")
+        return Session(self, resp.session_id, name, tracking, resp.last_processed)
+
+    def session(self, name: str, *, tracking: bool = False) -> Session:
+        """Starts a root session (a model session named after the model, or a tracking session)."""
+        return self._start(tracking, name, 0, "", "")
+
+    def export_git_repo(self, request: GitRepoRequest) -> None:
+        """Queues a repo for git processing on the agent side."""
+        _call(self._stub.ExportGitRepo, request.to_proto(), "ExportGitRepo")
+
+    def oauth_access_token(self) -> str:
+        return _call(self._stub.OAuthNewAccessToken, pb.Empty(), "OAuthNewAccessToken").token
+
+    def oauth_access_token_from_refresh_token(self, name: str, refresh_token: str) -> str:
+        req = pb.OAuthRefreshRequest(name=name, refresh_token=refresh_token)
+        return _call(self._stub.OAuthNewAccessTokenFromRefreshToken, req, "OAuthNewAccessTokenFromRefreshToken").token
+
+    def pause(self, message: str, resume_at: datetime) -> None:
+        """Tells the agent the integration waits (e.g. a rate limit) until ``resume_at``."""
+        _call(self._stub.SendPauseEvent, pb.PauseEventRequest(message=message, resume_date=resume_at.isoformat()),
+              "SendPauseEvent")
+
+    def resume(self, message: str) -> None:
+        _call(self._stub.SendResumeEvent, pb.ResumeEventRequest(message=message), "SendResumeEvent")
+
+    def webhook_url(self) -> str:
+        return _call(self._stub.GetWebhookURL, pb.Empty(), "GetWebhookURL").url
+
+    def flush(self) -> None:
+        self._sender.flush()
+
+    def close(self) -> None:
+        self._sender.close()
+        self._channel.close()

@@ -1,0 +1,240 @@
+"""``IntegrationHost``: a running integration the agent can call, and the calls themselves.
+
+    with IntegrationHost.start(entry, callbacks, root=root) as host:
+        result = host.export(call_config, timeout=…, idle_timeout=…, cancel=event)
+
+Starting does the handshake, the gRPC health check (service ``plugin``), offers the Agent callback service
+through the go-plugin broker and calls ``Init``. Each call waits on a future while watching the process,
+the cancel event, the deadline and the time since the last callback; on any failure the process is
+stopped and the error names the integration. gRPC errors are translated here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent import futures
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+import orjson
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pinpoint_agent.errors import (
+    FatalError,
+    PinpointError,
+    PluginError,
+    PluginStartError,
+    PluginTimeout,
+)
+from pinpoint_agent.host.callbacks import AgentServicer, Callbacks
+from pinpoint_agent.host.process import START_TIMEOUT, PluginProcess, resolve_command
+from pinpoint_agent.protocol import (
+    CallConfig,
+    ExportResult,
+    IntegrationConfig,
+    MutateResult,
+    OnboardObjectType,
+    OnboardResult,
+    ValidateResult,
+    WebhookResult,
+    error_from_proto,
+)
+from pinpoint_agent.protocol._gen import pinpoint_pb2 as pb
+from pinpoint_agent.protocol._gen import pinpoint_pb2_grpc, plugin_pb2, plugin_pb2_grpc
+from pinpoint_agent.protocol.broker import HostBroker
+from pinpoint_agent.protocol.handshake import GRPC_OPTIONS
+
+R = TypeVar("R")
+POLL = 0.05
+
+
+class Cancelled(PinpointError):
+    """The call was cancelled by the agent (Ctrl-C, a cancelled flow run, the service stopping)."""
+
+
+class IntegrationHost:
+    def __init__(self, entry: IntegrationConfig, process: PluginProcess, callbacks: Callbacks) -> None:
+        self.entry = entry
+        self.key = entry.display_key
+        self.process = process
+        self.callbacks = callbacks
+        self._channel: grpc.Channel | None = None
+        self._server: grpc.Server | None = None
+        self._broker: HostBroker | None = None
+        self._closed = False
+        self.servicer = AgentServicer(callbacks, self.key)
+
+    @classmethod
+    def start(cls, entry: IntegrationConfig, callbacks: Callbacks | None = None, *, root: Path | None = None,
+              integrations_dir: Path | None = None, argv: list[str] | None = None,
+              start_timeout: float = START_TIMEOUT, env: dict[str, str] | None = None) -> IntegrationHost:
+        """Starts the plugin process and connects to it; the process is reaped if anything fails."""
+        command = argv or resolve_command(entry.name, integrations_dir)
+        log_file = root / "logs" / "integrations" / entry.display_key if root is not None else None
+        process = PluginProcess(entry.display_key, command, log_file=log_file, start_timeout=start_timeout, env=env)
+        host = cls(entry, process, callbacks or Callbacks())
+        try:
+            host._connect(start_timeout)
+        except BaseException:
+            host.close()
+            raise
+        return host
+
+    def _connect(self, timeout: float) -> None:
+        channel = grpc.insecure_channel(self.process.handshake.target, options=GRPC_OPTIONS)
+        self._channel = channel
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+            status = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="plugin"), timeout=timeout).status
+        except (grpc.FutureTimeoutError, grpc.RpcError) as exc:
+            if self.process.exited() is not None:
+                raise self.process.crash_error("start-up") from exc
+            raise PluginStartError(self.key, f"health check failed: {_rpc_text(exc)}") from exc
+        if status != health_pb2.HealthCheckResponse.SERVING:
+            raise PluginStartError(self.key, f"health check says {health_pb2.HealthCheckResponse.ServingStatus.Name(status)}")
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="agent-cb"),
+                                   options=GRPC_OPTIONS)
+        pinpoint_pb2_grpc.add_AgentServicer_to_server(self.servicer, self._server)
+        port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.start()
+        self._broker = HostBroker(channel)
+        service_id = self._broker.offer("tcp", f"127.0.0.1:{port}")
+        self._stub = pinpoint_pb2_grpc.IntegrationStub(channel)
+        resp = self._call("init", self._stub.Init, pb.InitRequest(agent_service_id=service_id,
+                                                                  display_name=self.key), timeout=timeout)
+        self._raise_wire_error(resp.error)
+
+    # -- calls --------------------------------------------------------------------------------------
+    def _call(self, what: str, method: Any, request: Any, *, timeout: float | None = None,
+              idle_timeout: float | None = None, cancel: threading.Event | None = None) -> Any:
+        future = method.future(request)
+        started = time.monotonic()
+        self.servicer.last_activity = started
+        while True:
+            try:
+                return future.result(timeout=POLL)
+            except grpc.FutureTimeoutError:
+                pass
+            except grpc.FutureCancelledError as exc:
+                raise Cancelled(f"integration {self.key}: {what} cancelled") from exc
+            except grpc.RpcError as exc:
+                if self.process.exited() is not None or exc.code() in (grpc.StatusCode.UNAVAILABLE,
+                                                                      grpc.StatusCode.CANCELLED):
+                    if self.process.exited() is not None or _wait_exit(self.process, 1.0):
+                        raise self.process.crash_error(what) from exc
+                raise PluginError(self.key, f"{what} failed: {_rpc_text(exc)}") from exc
+            now = time.monotonic()
+            if cancel is not None and cancel.is_set():
+                future.cancel()
+                raise Cancelled(f"integration {self.key}: {what} cancelled")
+            if self.process.exited() is not None:
+                future.cancel()
+                raise self.process.crash_error(what)
+            if timeout is not None and now - started > timeout:
+                future.cancel()
+                raise PluginTimeout(self.key, f"{what} did not finish within {timeout:g}s; stopped it")
+            if idle_timeout is not None and now - self.servicer.last_activity > idle_timeout:
+                future.cancel()
+                raise PluginTimeout(self.key, f"{what}: no progress (no callback) for {idle_timeout:g}s; "
+                                              "stopped it")
+
+    def _raise_wire_error(self, err: pb.Error) -> None:
+        exc = error_from_proto(err)
+        if exc is not None:
+            if isinstance(exc, FatalError):
+                raise PluginError(self.key, str(exc))
+            raise exc
+
+    def export(self, config: CallConfig, *, timeout: float | None = None, idle_timeout: float | None = None,
+               cancel: threading.Event | None = None) -> ExportResult:
+        resp = self._call("export", self._stub.Export, pb.ExportRequest(config=config.to_proto()),
+                          timeout=timeout, idle_timeout=idle_timeout, cancel=cancel)
+        self._raise_wire_error(resp.error)
+        return ExportResult.from_proto(resp)
+
+    def validate_config(self, config: CallConfig, *, timeout: float | None = None) -> ValidateResult:
+        resp = self._call("validate-config", self._stub.ValidateConfig,
+                          pb.ValidateConfigRequest(config=config.to_proto()), timeout=timeout)
+        self._raise_wire_error(resp.error)
+        return ValidateResult.from_proto(resp)
+
+    def onboard_export(self, config: CallConfig, object_type: OnboardObjectType, *,
+                       timeout: float | None = None) -> OnboardResult:
+        resp = self._call("onboard-export", self._stub.OnboardExport,
+                          pb.OnboardExportRequest(config=config.to_proto(), object_type=int(object_type)),
+                          timeout=timeout)
+        self._raise_wire_error(resp.error)
+        return OnboardResult.from_proto(resp)
+
+    def mutate(self, config: CallConfig, fn: str, data: Any, *, timeout: float | None = None) -> MutateResult:
+        resp = self._call("mutate", self._stub.Mutate, pb.MutateRequest(
+            config=config.to_proto(), fn=fn, data_json=orjson.dumps(data)), timeout=timeout)
+        self._raise_wire_error(resp.error)
+        return MutateResult.from_proto(resp)
+
+    def webhook(self, config: CallConfig, headers: dict[str, str], body: bytes, *,
+                timeout: float | None = None) -> WebhookResult:
+        resp = self._call("webhook", self._stub.Webhook, pb.WebhookRequest(
+            config=config.to_proto(), headers_json=orjson.dumps(headers), body=body), timeout=timeout)
+        self._raise_wire_error(resp.error)
+        return WebhookResult.from_proto(resp)
+
+    def healthy(self, timeout: float = 2.0) -> bool:
+        """True when the process lives and answers the health check."""
+        if self._closed or self.process.exited() is not None or self._channel is None:
+            return False
+        try:
+            status = health_pb2_grpc.HealthStub(self._channel).Check(
+                health_pb2.HealthCheckRequest(service="plugin"), timeout=timeout).status
+        except grpc.RpcError:
+            return False
+        return bool(status == health_pb2.HealthCheckResponse.SERVING)
+
+    # -- stop ---------------------------------------------------------------------------------------
+    def close(self) -> int | None:
+        """Asks the plugin to shut down, then reaps it (SIGTERM/SIGKILL after a grace period)."""
+        if self._closed:
+            return self.process.exited()
+        self._closed = True
+        if self._channel is not None and self.process.exited() is None:
+            try:
+                plugin_pb2_grpc.GRPCControllerStub(self._channel).Shutdown(plugin_pb2.Empty(), timeout=2)
+            except grpc.RpcError:
+                pass  # go-plugin stops before answering; UNAVAILABLE is success here
+        if self._broker is not None:
+            self._broker.close()
+        code = self.process.stop()
+        if self._channel is not None:
+            self._channel.close()
+        if self._server is not None:
+            self._server.stop(grace=None)
+        return code
+
+    def __enter__(self) -> IntegrationHost:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _wait_exit(process: PluginProcess, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.exited() is not None:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _rpc_text(exc: BaseException) -> str:
+    if isinstance(exc, grpc.RpcError):
+        code: Callable[[], Any] | None = getattr(exc, "code", None)
+        details: Callable[[], Any] | None = getattr(exc, "details", None)
+        if code and details:
+            return f"{code().name}: {details()}"
+    return str(exc) or type(exc).__name__
