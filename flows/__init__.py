@@ -1,0 +1,1 @@
+"""One Prefect flow per backend command; each reads like the command."""

@@ -1,0 +1,119 @@
+"""The ``pinpoint-agent`` command line.
+
+Setup errors (bad JSON, unknown integration, unusable root…) print one line and exit 1; integration
+failures are reported inside the result JSON with exit 0, as the original agent did.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import orjson
+import typer
+
+from pinpoint_agent import __version__
+from pinpoint_agent.errors import PinpointError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="pinpoint-agent: moves engineering data from source systems to a backend.")
+
+RootOpt = typer.Option(None, "--pinpoint-root", help="agent root folder [default: ~/.pinpoint/next]")
+AgentJson = typer.Option(None, "--agent-config-json", help="agent config as JSON")
+AgentFile = typer.Option(None, "--agent-config-file", help="agent config JSON file")
+IntJson = typer.Option(None, "--integrations-json", help='integrations: [{"id","name","type","config"}]')
+IntFile = typer.Option(None, "--integrations-file", help="integrations JSON file")
+OutFile = typer.Option(None, "--output-file", help="where the result JSON goes [default: stdout]")
+IntDir = typer.Option(None, "--integrations-dir", help="external integration executables [default: <root>/integrations]")
+LogFormat = typer.Option("text", "--log-format", help="text|json")
+LogLevel = typer.Option("info", "--log-level", help="debug|info|warning|error")
+
+
+def fail(message: str) -> NoReturn:
+    """One clear line on stderr and exit 1."""
+    from pinpoint_agent.log import mask
+
+    first = mask(str(message)).strip().splitlines()[0] if str(message).strip() else "failed"
+    print(f"error: {first}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def write_result(result: dict[str, Any], output_file: Path | None) -> None:
+    """The result JSON to ``--output-file`` (atomically: a complete file or the old one) or stdout."""
+    data = orjson.dumps(result, option=orjson.OPT_INDENT_2)
+    if output_file is None:
+        sys.stdout.write(data.decode() + "\n")
+        return
+    tmp = output_file.with_name(output_file.name + ".tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, output_file)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        fail(f"cannot write --output-file {output_file}: {exc.strerror or exc}")
+
+
+@app.command()
+def version() -> None:
+    """Prints the agent's version."""
+    print(__version__)
+
+
+@app.command(hidden=True)
+def export(
+    agent_config_json: str | None = AgentJson,
+    agent_config_file: Path | None = AgentFile,
+    integrations_json: str | None = IntJson,
+    integrations_file: Path | None = IntFile,
+    output_file: Path | None = OutFile,
+    reprocess_historical: bool = typer.Option(False, "--reprocess-historical", help="ignore stored tokens"),
+    pinpoint_root: Path | None = RootOpt,
+    integrations_dir: Path | None = IntDir,
+    log_format: str = LogFormat,
+    log_level: str = LogLevel,
+) -> None:
+    """Exports all data of the given integrations, incrementally."""
+    from pinpoint_agent.commands import run_export
+
+    result = run_export(agent_config_json, agent_config_file, integrations_json, integrations_file,
+                        reprocess_historical=reprocess_historical, pinpoint_root=pinpoint_root,
+                        integrations_dir=integrations_dir, log_format=log_format, log_level=log_level,
+                        output_file=output_file)
+    write_result(result, output_file)
+
+
+@app.command("force-historical")
+def force_historical(integration: str = typer.Argument(..., help="name@TYPE, e.g. github@SOURCECODE, or a name"),
+                     pinpoint_root: Path | None = RootOpt) -> None:
+    """Drops an integration's stored tokens so its next export is historical."""
+    from pinpoint_agent.commands import forget_integration
+
+    n = forget_integration(integration, pinpoint_root)
+    print(f"dropped {n} stored tokens and checkpoints of {integration}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("aborted")
+    except click.exceptions.NoArgsIsHelpError:
+        raise SystemExit(0) from None
+    except click.ClickException as exc:
+        fail(exc.format_message())
+    except PinpointError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted")
+    except Exception as exc:  # a bug: the traceback goes to the command's log, the user gets one line
+        import structlog
+
+        structlog.get_logger("pinpoint_agent.cli").error("unexpected error", exc_info=True)
+        fail(f"unexpected error: {type(exc).__name__}: {exc} (the traceback is in the command's log)")
+
+
+if __name__ == "__main__":
+    main()

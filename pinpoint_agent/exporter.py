@@ -1,0 +1,163 @@
+"""The plain-Python steps of an export, which the ``export`` flow composes into Prefect tasks.
+
+    job = ExportJob.begin(root, agent_config, reprocess_historical=…)
+    outcome = run_integration(job, entry, git_submit=…, cancel=…)     # one per integration, in parallel
+    git = process_git_repo(job, git_job)                               # one per queued repo, in parallel
+    result = job.finish(outcomes, git_results)                          # the result JSON
+
+Errors of one integration are caught here and reported in its result; setup errors propagate.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from pinpoint_agent.config import AgentConfig
+from pinpoint_agent.errors import PinpointError
+from pinpoint_agent.host import Cancelled, IntegrationHost
+from pinpoint_agent.protocol import CallConfig, GitRepoRequest, IntegrationConfig
+from pinpoint_agent.root import Root
+from pinpoint_agent.sessions import SessionInfo, SessionManager
+from pinpoint_agent.state import StateStore
+
+log = structlog.get_logger(__name__)
+
+MAX_FAILED_REPOS = 5
+
+
+@dataclass
+class GitJob:
+    """A repo an integration queued with ExportGitRepo."""
+
+    integration: IntegrationConfig
+    manager: SessionManager
+    request: GitRepoRequest
+
+
+@dataclass
+class GitOutcome:
+    integration_key: str
+    repo_id: str
+    unique_name: str
+    error: str = ""
+    skipped: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    duration_ns: int = 0
+
+
+@dataclass
+class IntegrationOutcome:
+    entry: IntegrationConfig
+    manager: SessionManager
+    incremental: bool
+    duration_ns: int = 0
+    error: str = ""
+    projects: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ExportJob:
+    root: Root
+    agent: AgentConfig
+    state: StateStore
+    export_id: str
+    reprocess_historical: bool = False
+    integrations_dir: Path | None = None
+    commit_on_done: bool = True
+    started_ns: int = field(default_factory=time.monotonic_ns)
+
+    @property
+    def export_dir(self) -> Path:
+        return self.root.exports / self.export_id
+
+    @classmethod
+    def begin(cls, root: Root, agent: AgentConfig, *, reprocess_historical: bool = False,
+              integrations_dir: Path | None = None, export_id: str | None = None,
+              commit_on_done: bool = True) -> ExportJob:
+        """Prepares the root (temp wiped, half-written files removed, stale staged state dropped)."""
+        root.prepare()
+        state = StateStore.open_root(root)
+        state.discard_export(None)  # anything staged by a killed earlier run
+        eid = export_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+        return cls(root, agent, state, eid, reprocess_historical, integrations_dir, commit_on_done)
+
+    def manager(self, entry: IntegrationConfig, *, git_submit: Callable[[GitJob], None] | None = None,
+                on_progress: Callable[[SessionInfo], None] | None = None) -> SessionManager:
+        manager: SessionManager
+
+        def queue_git(request: GitRepoRequest) -> None:
+            if git_submit is None or self.agent.skip_git:
+                log.info("git processing skipped", integration=entry.display_key, repo=request.unique_name)
+                return
+            git_submit(GitJob(entry, manager, request))
+
+        manager = SessionManager(entry, export_id=self.export_id, state=self.state, export_dir=self.export_dir,
+                                 reprocess_historical=self.reprocess_historical, commit_on_done=self.commit_on_done,
+                                 git_queue=queue_git, on_progress=on_progress)
+        return manager
+
+    def finish(self, outcomes: list[IntegrationOutcome], git: list[GitOutcome]) -> dict[str, Any]:
+        """The export result JSON (the original agent's shape), with git results on their projects."""
+        by_repo: dict[tuple[str, str], GitOutcome] = {(g.integration_key, g.repo_id): g for g in git}
+        integrations = []
+        for o in outcomes:
+            key = o.entry.display_key
+            repo_outcomes = [g for g in git if g.integration_key == key]
+            known = {p["id"] for p in o.projects}
+            for p in o.projects:
+                g = by_repo.get((key, p["id"]))
+                p["has_git_repo"] = g is not None
+                p["git_error"] = g.error if g else ""
+            for g in repo_outcomes:  # repos queued without a matching project still get reported
+                if g.repo_id not in known:
+                    o.projects.append({"id": g.repo_id, "ref_id": "", "name": g.unique_name, "error": "",
+                                       "has_git_repo": True, "git_error": g.error})
+            failed = [g for g in repo_outcomes if g.error]
+            error = o.error
+            if not error and len(failed) > MAX_FAILED_REPOS:
+                error = f"git processing failed for {len(failed)} repos (more than {MAX_FAILED_REPOS})"
+            integrations.append({"id": o.entry.id, "name": o.entry.name, "error": error, "projects": o.projects,
+                                 "duration": o.duration_ns, "incremental": o.incremental,
+                                 "objects": o.manager.objects_by_model()})
+        return {"duration": time.monotonic_ns() - self.started_ns, "export_id": self.export_id,
+                "integrations": integrations}
+
+
+def run_integration(job: ExportJob, entry: IntegrationConfig, manager: SessionManager, *,
+                    cancel: threading.Event | None = None) -> IntegrationOutcome:
+    """Starts the integration, runs its export through the callbacks, and always reaps the process."""
+    started = time.monotonic_ns()
+    incremental = not job.reprocess_historical and job.state.has_tokens(entry.state_key + "/")
+    outcome = IntegrationOutcome(entry, manager, incremental)
+    bound = log.bind(integration=entry.display_key)
+    bound.info("export started", incremental=incremental)
+    try:
+        with IntegrationHost.start(entry, manager, root=job.root.path, integrations_dir=job.integrations_dir) as host:
+            result = host.export(
+                CallConfig(integration=entry, customer_id=job.agent.customer_id,
+                           reprocess_historical=job.reprocess_historical),
+                timeout=job.agent.export_timeout, idle_timeout=job.agent.idle_timeout, cancel=cancel)
+        outcome.projects = [{"id": p.id, "ref_id": p.ref_id, "name": p.name, "error": p.error}
+                            for p in result.projects]
+    except Cancelled as exc:
+        outcome.error = str(exc)
+        raise
+    except PinpointError as exc:
+        outcome.error = str(exc)
+        bound.error("export failed", error=str(exc))
+    finally:
+        open_sessions = manager.rollback_open()
+        if open_sessions:
+            bound.warning("rolled back sessions the integration left open", sessions=open_sessions)
+        outcome.duration_ns = time.monotonic_ns() - started
+    bound.info("export finished", objects=manager.objects_by_model(), error=outcome.error or None,
+               seconds=round(outcome.duration_ns / 1e9, 3))
+    return outcome

@@ -1,0 +1,106 @@
+"""The agent's root folder (``--pinpoint-root``, default ``~/.pinpoint/next``) and what lives in it.
+
+    config.json                       enrollment (0600)
+    logs/<command>                    last run of each command
+    logs/integrations/<name@TYPE@id>  last run of each integration
+    cache/repos/                      git mirrors
+    state/state.db                    tokens, dedup, git checkpoints
+    exports/<export id>/<model>/      output
+    prefect/                          the local Prefect server's home (when the agent starts one)
+    temp/                             wiped at start
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from pinpoint_agent.errors import ConfigError
+from pinpoint_agent.output import clean_temp_files
+
+DEFAULT_ROOT = Path("~/.pinpoint/next")
+
+
+class Root:
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path or DEFAULT_ROOT).expanduser().absolute()
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
+
+    def command_log(self, command: str) -> Path:
+        return self.logs / command
+
+    @property
+    def repos_cache(self) -> Path:
+        return self.path / "cache" / "repos"
+
+    @property
+    def exports(self) -> Path:
+        return self.path / "exports"
+
+    @property
+    def temp(self) -> Path:
+        return self.path / "temp"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.path / "prefect"
+
+    def prepare(self) -> None:
+        """Creates the layout, checks it is writable, wipes temp/ and removes half-written output."""
+        try:
+            for d in (self.path, self.logs / "integrations", self.repos_cache, self.exports, self.path / "state"):
+                d.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+            shutil.rmtree(self.temp, ignore_errors=True)
+            self.temp.mkdir()
+            clean_temp_files(self.exports)
+        except OSError as exc:
+            raise ConfigError(f"cannot use {self.path} as the agent root: {exc.strerror or exc}") from exc
+
+    def exclusive(self, name: str) -> RootLock:
+        return RootLock(self.path / f".{name}.lock", name)
+
+
+class RootLock:
+    """An advisory lock on the root (e.g. one export at a time, whichever process runs it)."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        self.path = path
+        self.name = name
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> RootLock:
+        self._file = open(self.path, "a+")  # noqa: SIM115 (held for the lock's life)
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "another process"
+            self._file.close()
+            self._file = None
+            raise ConfigError(f"another {self.name} is running on this root ({holder}); try again when it ends")
+        self._file.truncate(0)
+        self._file.write(f"pid {os.getpid()}")
+        self._file.flush()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+

@@ -1,0 +1,222 @@
+"""Sessions: what the integrations' session callbacks do on the agent side.
+
+A session is a model session (named after the model, it can send objects) or a tracking session
+(progress and nesting of tokens only). Keys: a root is ``<name@TYPE>/<name>``, a child its parent's key
+plus ``/<object id>/<name>``. Objects pass through dedup (hashcode per ``ref_type``/model/id, staged and
+committed with the token) into the session's output file; ``CommitUser`` sessions are turned into users.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import xxhash
+
+from pinpoint_agent.errors import NotSupportedError, SessionError
+from pinpoint_agent.host.callbacks import Callbacks
+from pinpoint_agent.output import SessionFile
+from pinpoint_agent.protocol import GitRepoRequest, IntegrationConfig
+from pinpoint_agent.state import StateStore
+from pinpoint_agent.users import COMMIT_USER_SESSION, CommitUserTransform
+
+_SIGN = 1 << 63
+
+
+def _signed(n: int) -> int:
+    """SQLite integers are signed 64-bit."""
+    return n - (1 << 64) if n >= _SIGN else n
+
+
+def session_key(parent_key: str | None, root: str, name: str, object_id: str = "") -> str:
+    """The state key of a session: ``root/name`` for a root, ``parent/object_id/name`` for a child."""
+    return f"{root}/{name}" if parent_key is None else f"{parent_key}/{object_id}/{name}"
+
+
+@dataclass
+class SessionInfo:
+    id: int
+    key: str
+    name: str
+    tracking: bool
+    parent: int
+    file: SessionFile | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    current: int = 0
+    total: int = 0
+    closed: bool = False
+
+
+@dataclass
+class ModelStats:
+    received: int = 0
+    written: int = 0
+    unchanged: int = 0
+
+
+class SessionManager(Callbacks):
+    """Implements the session callbacks for one integration in one export."""
+
+    def __init__(self, entry: IntegrationConfig, *, export_id: str, state: StateStore, export_dir: Path,
+                 reprocess_historical: bool = False, commit_on_done: bool = True,
+                 git_queue: Callable[[GitRepoRequest], None] | None = None,
+                 on_progress: Callable[[SessionInfo], None] | None = None) -> None:
+        self.entry = entry
+        self.root = entry.state_key
+        self.export_id = export_id
+        self.state = state
+        self.export_dir = export_dir
+        self.reprocess = reprocess_historical
+        self.commit_on_done = commit_on_done
+        self.git_queue = git_queue
+        self.on_progress = on_progress
+        self.stats: dict[str, ModelStats] = {}
+        self._sessions: dict[int, SessionInfo] = {}
+        self._next_id = 0
+        self._lock = threading.Lock()
+        self._users = CommitUserTransform()
+        self.dropped_sessions = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def _uid(self, s: SessionInfo) -> str:
+        return f"{self.entry.display_key}#{s.id}"
+
+    def _get(self, session_id: int) -> SessionInfo:
+        with self._lock:
+            s = self._sessions.get(session_id)
+        if s is None:
+            raise SessionError(f"unknown session id {session_id}")
+        if s.closed:
+            raise SessionError(f"session {session_id} ({s.key}) is already done")
+        return s
+
+    def session_start(self, is_tracking: bool, name: str, parent_id: int, parent_object_id: str,
+                      parent_object_name: str) -> tuple[int, str]:
+        if not name:
+            raise SessionError("a session needs a name")
+        if parent_id:
+            parent = self._get(parent_id)
+            if not parent_object_id:
+                raise SessionError(f"child session {name!r} of {parent.key} must name its parent object")
+            key = session_key(parent.key, self.root, name, parent_object_id)
+        else:
+            key = session_key(None, self.root, name)
+        with self._lock:
+            self._next_id += 1
+            sid = self._next_id
+            folder = self.export_dir / name
+            self._sessions[sid] = SessionInfo(sid, key, name, is_tracking, parent_id,
+                                              None if is_tracking else SessionFile(folder, sid))
+        token = "" if self.reprocess else self.state.token(key)
+        return sid, token
+
+    def session_progress(self, session_id: int, current: int, total: int) -> None:
+        s = self._get(session_id)
+        s.current, s.total = current, total
+        if self.on_progress is not None:
+            self.on_progress(s)
+
+    def session_done(self, session_id: int, last_processed: str) -> None:
+        s = self._get(session_id)
+        with s.lock:
+            if s.file is not None:
+                s.file.finish()
+            s.closed = True
+        uid = self._uid(s)
+        self.state.stage_done(self.export_id, uid, s.key, last_processed)
+        if self.commit_on_done:
+            self.state.commit_session(self.export_id, uid)
+        if self.on_progress is not None:
+            self.on_progress(s)
+
+    def session_rollback(self, session_id: int) -> None:
+        s = self._get(session_id)
+        self._rollback(s)
+
+    def _rollback(self, s: SessionInfo) -> None:
+        with s.lock:
+            if s.file is not None:
+                s.file.discard()
+            s.closed = True
+        self.state.discard_session(self.export_id, self._uid(s))
+
+    def rollback_open(self) -> int:
+        """Rolls back every session the integration left open (it failed or was stopped)."""
+        with self._lock:
+            open_sessions = [s for s in self._sessions.values() if not s.closed]
+        for s in open_sessions:
+            self._rollback(s)
+        self.dropped_sessions += len(open_sessions)
+        return len(open_sessions)
+
+    # -- objects ------------------------------------------------------------------------------------
+    def send_exported(self, session_id: int, objects: Sequence[bytes]) -> None:
+        s = self._get(session_id)
+        if s.tracking or s.file is None:
+            raise SessionError(f"session {s.key} is a tracking session and cannot send objects")
+        model = s.name
+        batch = self._users(objects) if model == COMMIT_USER_SESSION else list(objects)
+        stats = self.stats.setdefault(model, ModelStats())
+        kept, staged = self._dedup(model, batch)
+        with s.lock:
+            if s.closed:
+                raise SessionError(f"session {s.key} is already done")
+            s.file.write(kept)
+            if staged:
+                self.state.stage_hashes(self.export_id, self._uid(s), self.root, model, staged)
+        stats.received += len(objects)
+        stats.written += len(kept)
+        stats.unchanged += len(batch) - len(kept)
+
+    def _dedup(self, model: str, batch: list[bytes]) -> tuple[list[bytes], list[tuple[int, int]]]:
+        """Drops objects whose hashcode equals the last one committed for the same ref_type/id."""
+        keyed: list[tuple[bytes, int, int]] = []
+        plain: list[bytes] = []
+        for raw in batch:
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise SessionError(f"{model}: an object is not valid JSON ({exc})") from exc
+            if not isinstance(obj, dict):
+                raise SessionError(f"{model}: objects must be JSON objects")
+            oid, code = obj.get("id"), obj.get("hashcode")
+            if not oid or not isinstance(code, str) or len(code) != 16:
+                plain.append(raw)
+                continue
+            try:
+                h = _signed(int(code, 16))
+            except ValueError:
+                plain.append(raw)
+                continue
+            k = _signed(xxhash.xxh64_intdigest(f"{obj.get('ref_type', '')}/{oid}".encode()))
+            keyed.append((raw, k, h))
+        if not keyed:
+            return plain, []
+        known = {} if self.reprocess else self.state.known_hashes(self.root, model, [k for _, k, _ in keyed])
+        kept = plain
+        staged = []
+        for raw, k, h in keyed:
+            if known.get(k) != h:
+                kept.append(raw)
+                staged.append((k, h))
+        return kept, staged
+
+    def export_git_repo(self, request: GitRepoRequest) -> None:
+        if self.git_queue is None:
+            raise NotSupportedError("git processing is not available for this command")
+        self.git_queue(request)
+
+    # -- reporting ----------------------------------------------------------------------------------
+    def objects_by_model(self) -> dict[str, int]:
+        return {m: s.written for m, s in sorted(self.stats.items())}
+
+    def sessions(self) -> list[SessionInfo]:
+        with self._lock:
+            return list(self._sessions.values())
+
+    def counts(self) -> Counter[str]:
+        return Counter({m: s.received for m, s in self.stats.items()})

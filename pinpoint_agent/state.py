@@ -1,0 +1,191 @@
+"""The agent's transactional state: last processed tokens, dedup hashcodes and git checkpoints, in one
+SQLite database under ``<root>/state/``.
+
+Nothing here advances on its own. A session's token, the dedup hashcodes of what it wrote and a git
+checkpoint are first *staged* under the export id; ``commit_session`` (no backend) or ``commit_export``
+(after a successful upload) makes them current in one transaction. A crash before that leaves the old
+state, so the next run exports the same data again: duplicates are possible, loss is not.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pinpoint_agent.errors import StateError
+
+if TYPE_CHECKING:
+    from pinpoint_agent.root import Root
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    key TEXT PRIMARY KEY, token TEXT NOT NULL, updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE IF NOT EXISTS dedup (
+    scope TEXT NOT NULL, model TEXT NOT NULL, key INTEGER NOT NULL, hash INTEGER NOT NULL,
+    PRIMARY KEY (scope, model, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS staged_dedup (
+    export_id TEXT NOT NULL, session TEXT NOT NULL, scope TEXT NOT NULL, model TEXT NOT NULL,
+    key INTEGER NOT NULL, hash INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS staged_dedup_session ON staged_dedup (export_id, session);
+CREATE TABLE IF NOT EXISTS staged_tokens (
+    export_id TEXT NOT NULL, session TEXT NOT NULL, key TEXT NOT NULL, token TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS checkpoints (key TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS staged_checkpoints (
+    export_id TEXT NOT NULL, session TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0);
+"""
+
+_CHUNK = 500
+
+
+class StateStore:
+    """Thread-safe; one connection guarded by a lock (every operation is short)."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a power cut may lose the last commits (the export then repeats), never reorder
+            # them; output files are fsynced before their token is committed.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open the state store {path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self.path = path
+
+    @classmethod
+    def open_root(cls, root: Root) -> StateStore:
+        return cls(root.path / "state" / "state.db")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StateError(f"state store {self.path}: {exc}") from exc
+
+    def _query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise StateError(f"state store {self.path}: {exc}") from exc
+
+    # -- tokens -------------------------------------------------------------------------------------
+    def token(self, key: str) -> str:
+        rows = self._query("SELECT token FROM tokens WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else ""
+
+    def has_tokens(self, prefix: str) -> bool:
+        return bool(self._query("SELECT 1 FROM tokens WHERE key >= ? AND key < ? LIMIT 1",
+                                (prefix, prefix + "\U0010ffff")))
+
+    def tokens(self, prefix: str = "") -> dict[str, str]:
+        rows = self._query("SELECT key, token FROM tokens WHERE key >= ? AND key < ? ORDER BY key",
+                           (prefix, prefix + "\U0010ffff"))
+        return {str(k): str(t) for k, t in rows}
+
+    def forget(self, state_key: str) -> int:
+        """Drops an integration's tokens, dedup hashcodes and git checkpoints (historical next time)."""
+        prefix, end = state_key + "/", state_key + "/\U0010ffff"
+        with self._tx() as db:
+            n = db.execute("DELETE FROM tokens WHERE key >= ? AND key < ?", (prefix, end)).rowcount
+            db.execute("DELETE FROM dedup WHERE scope = ?", (state_key,))
+            n += db.execute("DELETE FROM checkpoints WHERE key >= ? AND key < ?", (prefix, end)).rowcount
+        return int(n)
+
+    # -- dedup --------------------------------------------------------------------------------------
+    def known_hashes(self, scope: str, model: str, keys: Sequence[int]) -> dict[int, int]:
+        """Current hashcodes of the given object keys (missing keys are new objects)."""
+        found: dict[int, int] = {}
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i:i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(f"SELECT key, hash FROM dedup WHERE scope = ? AND model = ? AND key IN ({marks})",
+                               (scope, model, *chunk))
+            found.update((int(k), int(h)) for k, h in rows)  # type: ignore[call-overload]
+        return found
+
+    def stage_hashes(self, export_id: str, session: str, scope: str, model: str,
+                     pairs: Iterable[tuple[int, int]]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO staged_dedup (export_id, session, scope, model, key, hash) VALUES (?,?,?,?,?,?)",
+                ((export_id, session, scope, model, k, h) for k, h in pairs))
+
+    # -- sessions -----------------------------------------------------------------------------------
+    def stage_done(self, export_id: str, session: str, key: str, token: str) -> None:
+        """Marks a session done: its token and hashes wait for ``commit_session``/``commit_export``."""
+        with self._tx() as db:
+            db.execute("INSERT INTO staged_tokens (export_id, session, key, token, done) VALUES (?,?,?,?,1)",
+                       (export_id, session, key, token))
+
+    def discard_session(self, export_id: str, session: str) -> None:
+        """Rollback: what the session staged is dropped; the old token stays."""
+        with self._tx() as db:
+            for table in ("staged_dedup", "staged_tokens", "staged_checkpoints"):
+                db.execute(f"DELETE FROM {table} WHERE export_id = ? AND session = ?", (export_id, session))
+
+    def commit_session(self, export_id: str, session: str) -> None:
+        self._commit(export_id, session)
+
+    def commit_export(self, export_id: str) -> None:
+        """Makes everything the export's done sessions staged current (after an upload succeeded)."""
+        self._commit(export_id, None)
+
+    def _commit(self, export_id: str, session: str | None) -> None:
+        with self._tx() as db:
+            if session is None:
+                rows = db.execute("SELECT DISTINCT session FROM staged_tokens WHERE export_id = ? AND done = 1",
+                                  (export_id,)).fetchall()
+                sessions = [str(r[0]) for r in rows]
+            else:
+                sessions = [session]
+            for sid in sessions:
+                args = (export_id, sid)
+                db.execute("INSERT OR REPLACE INTO dedup (scope, model, key, hash) SELECT scope, model, key, hash "
+                           "FROM staged_dedup WHERE export_id = ? AND session = ? ORDER BY rowid", args)
+                db.execute("INSERT OR REPLACE INTO tokens (key, token) SELECT key, token FROM staged_tokens "
+                           "WHERE export_id = ? AND session = ? AND done = 1 ORDER BY rowid", args)
+                db.execute("INSERT OR REPLACE INTO checkpoints (key, data) SELECT key, data FROM staged_checkpoints "
+                           "WHERE export_id = ? AND session = ? AND done = 1 ORDER BY rowid", args)
+                for table in ("staged_dedup", "staged_tokens", "staged_checkpoints"):
+                    db.execute(f"DELETE FROM {table} WHERE export_id = ? AND session = ?", args)
+
+    def discard_export(self, export_id: str | None = None) -> None:
+        """Drops what an export (or, with ``None``, every earlier export) staged and never committed."""
+        with self._tx() as db:
+            for table in ("staged_dedup", "staged_tokens", "staged_checkpoints"):
+                if export_id is None:
+                    db.execute(f"DELETE FROM {table}")
+                else:
+                    db.execute(f"DELETE FROM {table} WHERE export_id = ?", (export_id,))
+
+    # -- git checkpoints ----------------------------------------------------------------------------
+    def checkpoint(self, key: str) -> str | None:
+        rows = self._query("SELECT data FROM checkpoints WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def stage_checkpoint(self, export_id: str, session: str, key: str, data: str) -> None:
+        """Staged like a token: current after the session (and its objects) are committed."""
+        with self._tx() as db:
+            db.execute("INSERT INTO staged_checkpoints (export_id, session, key, data, done) VALUES (?,?,?,?,1)",
+                       (export_id, session, key, data))

@@ -1,0 +1,27 @@
+"""The per-integration export task."""
+
+from __future__ import annotations
+
+import threading
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from pinpoint_agent.exporter import ExportJob, IntegrationOutcome, run_integration
+from pinpoint_agent.protocol import IntegrationConfig
+from pinpoint_agent.sessions import SessionManager
+from tasks.progress import ProgressArtifact
+
+
+@task(name="export-integration", task_run_name="export {entry.display_key}", cache_policy=NO_CACHE)
+def export_integration(job: ExportJob, entry: IntegrationConfig, manager: SessionManager,
+                       cancel: threading.Event | None = None) -> IntegrationOutcome:
+    """Runs one integration's export in its own plugin process; failures come back in the outcome."""
+    artifact = ProgressArtifact(entry.display_key)
+    previous = manager.on_progress
+    manager.on_progress = lambda s: (artifact.update(manager, s), previous and previous(s))  # type: ignore[func-returns-value]
+    try:
+        return run_integration(job, entry, manager, cancel=cancel)
+    finally:
+        if manager.sessions():
+            artifact.update(manager, manager.sessions()[-1], force=True)
