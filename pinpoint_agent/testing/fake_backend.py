@@ -266,6 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
         self, status: int, body: dict[str, Any], size: int, headers: dict[str, str] | None = None
     ) -> None:
         data = json.dumps(body).encode()
+        self._record(status, size)  # before answering, so a client that got its answer sees the record
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -273,7 +274,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
-        self._record(status, size)
 
     def _handle(self) -> None:
         path = self.path.split("?", 1)[0]
