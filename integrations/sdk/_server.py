@@ -74,8 +74,10 @@ class _Servicer(pinpoint_pb2_grpc.IntegrationServicer):
     def Export(self, request: pb.ExportRequest, context: grpc.ServicerContext) -> pb.ExportResponse:  # noqa: N802
         def export() -> pb.ExportResponse:
             ctx = self._context(request.config)
+            self.log.info("export started", historical=ctx.reprocess_historical or None)
             result = self.integration.export(ctx)
             ctx.require_agent().flush()
+            self.log.info("export finished", projects=len(result.projects))
             return result.to_proto()
 
         result: pb.ExportResponse = self._run("export", export, pb.ExportResponse)

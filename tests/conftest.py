@@ -1,0 +1,22 @@
+"""Shared fixtures: a clean environment for plugin processes and a process-leak check."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture
+def no_leaked_processes() -> Iterator[None]:
+    """Fails the test if it leaves a child process of this test process behind."""
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    yield
+    gone, alive = psutil.wait_procs([p for p in me.children(recursive=True) if p.pid not in before], timeout=5)
+    leaked = [f"{p.pid} {' '.join(p.cmdline()[:4])}" for p in alive if p.is_running()]
+    assert leaked == [], f"processes left behind: {leaked}"
