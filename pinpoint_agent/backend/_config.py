@@ -15,10 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from pinpoint_agent.backend._errors import ConfigError
 from pinpoint_agent.backend._files import write_private_file
+from pinpoint_agent.root import Root
 
-__all__ = ["CONFIG_FILE", "AgentConfig", "config_path", "load_config", "save_config"]
-
-CONFIG_FILE = "config.json"
+__all__ = ["AgentConfig", "config_path", "load_config", "save_config"]
 
 
 class AgentConfig(BaseModel):
@@ -62,7 +61,7 @@ class AgentConfig(BaseModel):
 
 def config_path(root: Path | str) -> Path:
     """Where the config lives under ``root``."""
-    return Path(root) / CONFIG_FILE
+    return Root(root).config_file
 
 
 def save_config(root: Path | str, config: AgentConfig) -> Path:

@@ -12,7 +12,7 @@ What we do (the contract of this module):
 
 - Zip: ``<root>/exports/<export id>/**/*.gz`` except in-progress ``*.temp.gz``, entries named by their path
   relative to the export folder (``<model>/<unix>_<session>.json.gz``), sorted, stored without recompression
-  (the files are gzip already), plus ``export.log`` when a log file is given. Built in ``<root>/tmp/`` and
+  (the files are gzip already), plus ``export.log`` when a log file is given. Built in ``<root>/temp/`` and
   deleted afterwards. An export with no files uploads nothing and returns ``parts == 0``.
 - Parts: ``PUT <upload_url>.<n>``, n = 0, 1, 2…; ``.n`` is appended to the url's *path*, so a query string
   (presigned token) stays intact. Body: the part's bytes, ``Content-Type: application/zip``,
@@ -46,6 +46,7 @@ from pydantic import BaseModel, Field
 from pinpoint_agent.backend._errors import ConfigError, UploadVerificationFailed
 from pinpoint_agent.backend._files import ensure_private_dir
 from pinpoint_agent.backend._http import RetryPolicy, redact_url, send, with_retries
+from pinpoint_agent.root import Root
 
 __all__ = [
     "UploadInfo",
@@ -204,13 +205,13 @@ def upload_export(
     (4xx), ``UploadVerificationFailed`` (stored size differs).
     """
     started = time.monotonic()
-    root = Path(root)
     if not export_id or "/" in export_id or export_id in (".", ".."):
         raise ConfigError(f"invalid export id {export_id!r}")
-    export_dir = root / "exports" / export_id
+    layout = Root(root)
+    export_dir = layout.exports / export_id
     if not export_dir.is_dir():
         raise ConfigError(f"no export folder {export_dir}", path=str(export_dir))
-    tmp_dir = root / "tmp"
+    tmp_dir = layout.temp
     ensure_private_dir(tmp_dir)
     zip_path = tmp_dir / f"upload-{export_id}-{secrets.token_hex(4)}.zip"
     try:

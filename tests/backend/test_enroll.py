@@ -160,3 +160,17 @@ def test_rejected_error_never_shows_the_key(backend: FakeBackend, config: AgentC
     assert info.value.status == 404
     assert "s3cret" not in str(info.value) and backend.api_key not in str(info.value)
     assert info.value.url == backend.url + "/nope?…"
+
+
+def test_errors_join_the_agent_error_tree(root: Path) -> None:
+    """Backend errors are PinpointErrors of the right kind, so the CLI prints them as one line and exits 1."""
+    from pinpoint_agent import errors
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with make_client(timeout=2.0) as c, pytest.raises(errors.RetriableError):
+        enroll("x", backend_url=f"http://127.0.0.1:{port}", root=root, client=c, retry=FAST)
+    with pytest.raises(errors.ConfigError):
+        load_config(root)
+    assert issubclass(EnrollCodeRejected, errors.FatalError)

@@ -48,7 +48,7 @@ def test_twelve_mib_export_goes_in_three_parts(
     assert result.bytes == sum(len(p) for p in parts.values())
     assert result.duration > 0
     assert _unzip(backend.assembled("job-1")) == files
-    assert list((root / "tmp").iterdir()) == []  # the temporary zip is gone
+    assert list((root / "temp").iterdir()) == []  # the temporary zip is gone
     put = [r for r in backend.requests if r.method == "PUT"]
     assert {r.headers["Content-Type"] for r in put} == {"application/zip"}
     assert all(r.headers["Authorization"] == backend.api_key for r in put)
@@ -125,7 +125,7 @@ def test_repeated_failures_end_in_a_typed_error_without_credentials(
     text = f"{err} {err.url} {err!r}"
     assert "very-secret-token" not in text and config.api_key.get_secret_value() not in text
     assert len([r for r in backend.requests if r.method == "PUT"]) == fast_retry.attempts
-    assert list((root / "tmp").iterdir()) == []
+    assert list((root / "temp").iterdir()) == []
 
 
 def test_4xx_on_a_part_is_not_retried(
