@@ -16,12 +16,13 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import tenacity
 
+from pinpoint_agent import __version__
 from pinpoint_agent.backend._config import AgentConfig
 from pinpoint_agent.backend._errors import BackendRejected, BackendUnavailable
 
 __all__ = ["AGENT_VERSION", "RetryPolicy", "make_client", "redact_url", "send", "with_retries"]
 
-AGENT_VERSION = "0.1.0"
+AGENT_VERSION = __version__
 _DETAIL_LIMIT = 300
 _T = TypeVar("_T")
 
@@ -155,9 +156,6 @@ class RetryPolicy:
         if isinstance(exc, BackendUnavailable) and exc.retry_after is not None:
             return min(self.maximum, max(backoff, exc.retry_after))
         return float(backoff)
-
-
-NO_RETRY = RetryPolicy(attempts=1)
 
 
 def with_retries(policy: RetryPolicy, fn: Callable[[], _T]) -> _T:
