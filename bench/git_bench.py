@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Benchmark of the git processing engine (``pinpoint_agent.git``).
+
+Usage: ``bench/git_bench.py [REPO] [--commits N] [--cache DIR] [--workers N]``
+
+Without REPO it generates (once, cached under ``--cache``, default ``/tmp/pinpoint-git-bench``) a repository of
+``--commits`` commits (default 20,000) with ``git fast-import``: ~2,000 text files of a few hundred lines in nested
+folders, 1–6 files changed per commit by line edits, inserts and deletes, added and deleted files, binary files,
+feature branches merged into ``main`` with merge commits (and some left unmerged), deterministic (seeded).
+
+It prints, in one run: full history with per-file stats vs ``git log --numstat --no-renames`` on the same repo
+(time, commits/s, ratio), metadata + branches without file stats, an unchanged rerun, and the peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pinpoint_agent.git import GitFetch, process_repo  # noqa: E402
+
+_WORDS = (
+    "alpha beta gamma delta return if else for while import from class def self value item result error "
+    "config request response user repo commit branch merge export session state output token plugin"
+).split()
+
+
+def _line_pool(rng: random.Random, size: int = 30_000) -> list[str]:
+    """Distinct-looking source lines to draw from (drawing words per line dominates generation time)."""
+    return [
+        "    " * rng.randint(0, 3) + " ".join(rng.choices(_WORDS, k=rng.randint(2, 9))) + f" # {i}"
+        for i in range(size)
+    ]
+
+
+class _Generator:
+    """Writes a fast-import stream; one in-memory content model per file, blobs referenced by marks."""
+
+    def __init__(self, out: IO[bytes], seed: int) -> None:
+        self.out = out
+        self.rng = random.Random(seed)
+        self.mark = 0
+        self.files: dict[str, list[str]] = {}
+        self.blob_of: dict[str, int] = {}
+        self.time = 1_500_000_000
+        self.pool = _line_pool(self.rng)
+
+    def _data(self, payload: bytes) -> None:
+        self.out.write(b"data %d\n" % len(payload))
+        self.out.write(payload)
+        self.out.write(b"\n")
+
+    def _blob(self, payload: bytes) -> int:
+        self.mark += 1
+        self.out.write(b"blob\nmark :%d\n" % self.mark)
+        self._data(payload)
+        return self.mark
+
+    def new_file(self, path: str) -> None:
+        rng = self.rng
+        self.files[path] = rng.choices(self.pool, k=int(rng.lognormvariate(5.0, 0.8)) + 5)
+
+    def edit(self, path: str) -> None:
+        rng, lines = self.rng, self.files[path]
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randint(0, len(lines))
+            del lines[at : at + rng.randint(0, 4)]
+            lines[at:at] = rng.choices(self.pool, k=rng.randint(0, 8))
+
+    def commit(
+        self, ref: str, changes: list[str], deletes: list[str], parents: list[int], n: int, keep: tuple[str, ...] = ()
+    ) -> int:
+        """Writes blobs for ``changes`` then a commit on ``ref`` with the given parent marks; returns its mark."""
+        marks = {}
+        for path in changes:
+            if path.endswith(".bin"):
+                payload = self.rng.randbytes(self.rng.randint(200, 4000)) + b"\0"
+            else:
+                payload = ("\n".join(self.files[path]) + "\n").encode()
+            marks[path] = self._blob(payload)
+            self.blob_of[path] = marks[path]
+        self.mark += 1
+        self.time += self.rng.randint(60, 7200)
+        who = self.rng.randint(0, 40)
+        self.out.write(b"commit %s\nmark :%d\n" % (ref.encode(), self.mark))
+        self.out.write(b"author Dev %d <dev%d@example.com> %d +0100\n" % (who, who, self.time))
+        self.out.write(b"committer Dev %d <Dev%d@Example.com> %d +0100\n" % (who, who, self.time))
+        self._data(b"change %d\n\nbody of change %d touching %d files\n" % (n, n, len(changes)))
+        if parents:
+            self.out.write(b"from :%d\n" % parents[0])
+        for p in parents[1:]:
+            self.out.write(b"merge :%d\n" % p)
+        for path in deletes:
+            self.out.write(b"D %s\n" % path.encode())
+        for path, mark in marks.items():
+            self.out.write(b"M 100644 :%d %s\n" % (mark, path.encode()))
+        for path in keep:  # a merge takes the branch's version of the files the branch touched
+            self.out.write(b"M 100644 :%d %s\n" % (self.blob_of[path], path.encode()))
+        self.out.write(b"\n")
+        return self.mark
+
+
+def generate(path: Path, commits: int, seed: int = 7) -> None:
+    """Creates a bare repo at ``path`` with about ``commits`` commits (see the module docstring)."""
+    tmp = path.with_name(path.name + ".tmp")
+    subprocess.run(["rm", "-rf", str(tmp)], check=True)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(tmp)], check=True)
+    proc = subprocess.Popen(["git", "fast-import", "--quiet"], cwd=tmp, stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    gen = _Generator(proc.stdin, seed)
+    rng = gen.rng
+    dirs = [f"src/mod{i}/sub{j}" for i in range(20) for j in range(5)]
+    for i in range(2000):
+        gen.new_file(f"{rng.choice(dirs)}/file_{i}.py")
+    paths = sorted(gen.files)
+    odd = set(paths[1::2])  # during a branch's life, the branch edits odd files and main even ones
+    gen.commit("refs/heads/main", paths[:300], [], [], 0)
+    main, n, branch_no = gen.mark, 1, 0
+    pool = paths[300:]
+    while n < commits:
+        if rng.random() < 0.08:
+            branch_no += 1
+            head, ref, touched = main, f"refs/heads/feature/{branch_no}", set()
+            for _ in range(rng.randint(2, 12)):
+                changed = [p for p in rng.sample(paths, rng.randint(1, 5)) if p in odd] or [paths[1]]
+                for p in changed:
+                    gen.edit(p)
+                touched.update(changed)
+                head = gen.commit(ref, changed, [], [head], n)
+                n += 1
+                if rng.random() < 0.3:
+                    changed = [p for p in rng.sample(paths, rng.randint(1, 4)) if p not in odd] or [paths[0]]
+                    for p in changed:
+                        gen.edit(p)
+                    main = gen.commit("refs/heads/main", changed, [], [main], n)
+                    n += 1
+            if rng.random() < 0.9:  # merged with a merge commit carrying the branch's files
+                main = gen.commit("refs/heads/main", [], [], [main, head], n, keep=tuple(sorted(touched)))
+                n += 1
+            continue
+        changed = rng.sample(paths, rng.randint(1, 6))
+        deletes: list[str] = []
+        if rng.random() < 0.03 and pool:
+            changed.append(pool.pop())
+        if rng.random() < 0.01:
+            b = f"assets/img_{n}.bin"
+            gen.files[b] = []
+            paths.append(b)
+            changed.append(b)
+        if rng.random() < 0.005:
+            victim = rng.choice(paths)
+            if victim not in changed:
+                deletes.append(victim)
+        for p in changed:
+            if not p.endswith(".bin"):
+                gen.edit(p)
+        main = gen.commit("refs/heads/main", changed, deletes, [main], n)
+        n += 1
+    proc.stdin.close()
+    if proc.wait() != 0:
+        raise SystemExit("git fast-import failed")
+    refs = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname)", "refs/heads/feature/"], cwd=tmp, check=True,
+        capture_output=True, text=True,
+    ).stdout.split()
+    doomed = [r for r in refs if int(r.rsplit("/", 1)[1]) % 7]  # most finished branches get deleted
+    subprocess.run(["git", "update-ref", "--stdin"], cwd=tmp, check=True,
+                   input="".join(f"delete {r}\n" for r in doomed).encode())
+    subprocess.run(["git", "gc", "-q"], cwd=tmp, check=True)
+    subprocess.run(["git", "commit-graph", "write", "--reachable"], cwd=tmp, check=True)
+    tmp.rename(path)

@@ -1,0 +1,217 @@
+"""Streams the commits to export as ``sourcecode.Commit`` dicts, with file stats computed by git in parallel.
+
+Without file stats one ``git log -z`` lists the commits. With file stats:
+
+1. ``git rev-list --parents`` lists the commits (reachable from the tips, not from the excluded old heads) into
+   a compact work list: one ``sha [first-parent]`` line each, ~85 bytes per commit, nothing else kept.
+2. ``workers`` long-running ``git diff-tree --stdin`` processes compute ``--raw --numstat`` (a merge against its
+   first parent only, a root commit against the empty tree). Each worker takes *contiguous* chunks of the
+   list (git's delta-base cache makes neighbouring commits cheap; interleaving costs ~20% more CPU) from its own
+   segment; a worker whose segment runs out takes the back half of the largest remaining one, so the workers
+   finish together. A semaphore keeps at most ``_WINDOW`` commits in flight per worker.
+3. A reader thread per worker parses the output as it comes and hands batches to the consumer through a
+   bounded queue, so memory stays flat in history length.
+"""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import tempfile
+import threading
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from ._cmd import GIT
+from ._commits import FORMAT, CommitBuilder, CommitContext, parse_commits
+
+__all__ = ["stream_commits"]
+
+_CHUNK = 128  # commits handed to a worker at once
+_WINDOW = 2 * _CHUNK  # commits in flight per worker
+_BATCH = 500  # commits per batch handed to the consumer
+_READ = 1 << 18
+
+_DIFF_ARGS = ["diff-tree", "--stdin", "--always", "--root", "-z", "--no-renames", "--no-ext-diff",
+              "--no-textconv", "--raw", "--numstat", "--no-abbrev", f"--format={FORMAT}"]
+
+
+class _WorkList:
+    """The commits to diff as one byte buffer of lines, handed out in contiguous chunks (thread-safe)."""
+
+    def __init__(self, lines: Iterator[bytes], workers: int) -> None:
+        self.buf = bytearray()
+        self.starts = array("Q")
+        for line in lines:
+            parts = line.split()
+            if not parts:
+                continue
+            self.starts.append(len(self.buf))
+            self.buf += b" ".join(parts[:2]) + b"\n"  # a merge is diffed against its first parent only
+        self.starts.append(len(self.buf))
+        n = len(self)
+        bounds = [n * i // max(1, workers) for i in range(max(1, workers) + 1)]
+        self._segments = [[bounds[i], bounds[i + 1]] for i in range(max(1, workers))]
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def take(self, worker: int) -> tuple[bytes, int] | None:
+        """The next chunk (lines, count) for ``worker``; steals half of the largest segment when its own is done."""
+        with self._lock:
+            seg = self._segments[worker]
+            if seg[0] >= seg[1]:
+                victim = max(self._segments, key=lambda s: s[1] - s[0])
+                if victim[1] - victim[0] < 2 * _CHUNK:
+                    seg[0] = seg[1] = 0
+                    if victim[1] <= victim[0]:
+                        return None
+                    seg[0], seg[1] = victim[0], victim[1]  # too small to split: take it all
+                    victim[0] = victim[1]
+                else:
+                    mid = (victim[0] + victim[1]) // 2
+                    seg[0], seg[1] = mid, victim[1]
+                    victim[1] = mid
+            lo, hi = seg[0], min(seg[0] + _CHUNK, seg[1])
+            seg[0] = hi
+        return bytes(self.buf[self.starts[lo]:self.starts[hi]]), hi - lo
+
+
+class _Worker:
+    """One git process: a feeder thread writes its stdin, a reader thread parses its stdout into batches."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], ctx: CommitContext,
+                 out: queue.Queue[tuple[str, Any]], stop: threading.Event,
+                 feed: Callable[[IO[bytes], threading.Semaphore | None], None], window: bool) -> None:
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.stderr)
+        self.builder = CommitBuilder(ctx)
+        self.sem = threading.Semaphore(_WINDOW) if window else None
+        self.out, self.stop, self.argv = out, stop, argv
+        self.threads = [threading.Thread(target=self._feed, args=(feed,), daemon=True),
+                        threading.Thread(target=self._read, daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def _feed(self, feed: Callable[[IO[bytes], threading.Semaphore | None], None]) -> None:
+        assert self.proc.stdin is not None
+        try:
+            feed(self.proc.stdin, self.sem)
+        except (BrokenPipeError, OSError):
+            pass  # the process died or was killed; the reader reports it
+        finally:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        while not self.stop.is_set():
+            try:
+                self.out.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _read(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        try:
+            batch: list[dict[str, Any]] = []
+            for raw in parse_commits(iter(lambda: stdout.read1(_READ), b"")):
+                if self.sem is not None:
+                    self.sem.release()
+                batch.append(self.builder.build(raw))
+                if len(batch) >= _BATCH:
+                    self._put(("batch", batch))
+                    batch = []
+                if self.stop.is_set():
+                    return
+            if batch:
+                self._put(("batch", batch))
+            if self.proc.wait() != 0 and not self.stop.is_set():
+                self.stderr.seek(0)
+                raise subprocess.CalledProcessError(self.proc.returncode, self.argv, None, self.stderr.read())
+            self._put(("done", None))
+        except BaseException as exc:  # handed to the consumer thread, which raises it
+            self._put(("error", exc))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for t in self.threads:
+            t.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.stderr.close()
+
+
+def _write_revs(tips: Sequence[str], exclude: Sequence[str]) -> bytes:
+    return "".join([f"{t}\n" for t in tips] + [f"^{x}\n" for x in exclude]).encode()
+
+
+def stream_commits(
+    repo: Path, ctx: CommitContext, tips: Sequence[str], exclude: Sequence[str], *, env: dict[str, str],
+    workers: int = 2, users: set[tuple[str, str]] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Yields batches of commit dicts for the commits reachable from ``tips`` and not from ``exclude``.
+
+    The (lower-cased email, name) pairs of authors and committers are added to ``users`` as the stream ends.
+    Failures raise ``subprocess.CalledProcessError`` (translated by the caller).
+    """
+    revs = _write_revs(tips, exclude)
+    out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=4 * max(1, workers))
+    stop = threading.Event()
+    pool: list[_Worker] = []
+    try:
+        if not ctx.file_stats:
+            def feed_revs(stdin: IO[bytes], _: threading.Semaphore | None) -> None:
+                stdin.write(revs)
+
+            argv = [GIT, "log", "-z", f"--format={FORMAT}", "--stdin"]
+            pool.append(_Worker(argv, repo, env, ctx, out, stop, feed_revs, window=False))
+        else:
+            lister = subprocess.Popen([GIT, "rev-list", "--parents", "--stdin"], cwd=repo, env=env,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert lister.stdin is not None and lister.stdout is not None and lister.stderr is not None
+            lister.stdin.write(revs)  # rev-list reads all of stdin before it prints anything
+            lister.stdin.close()
+            work = _WorkList(iter(lister.stdout), max(1, min(workers, 64)))
+            err = lister.stderr.read()
+            if lister.wait() != 0:
+                raise subprocess.CalledProcessError(lister.returncode, lister.args, None, err)
+            count = max(1, min(workers, 64, len(work) // _CHUNK + 1))
+            for i in range(count):
+                def feed_work(stdin: IO[bytes], sem: threading.Semaphore | None, i: int = i) -> None:
+                    assert sem is not None
+                    while (chunk := work.take(i)) is not None and not stop.is_set():
+                        lines, n = chunk
+                        for _ in range(n):
+                            while not sem.acquire(timeout=0.2):
+                                if stop.is_set():
+                                    return
+                        stdin.write(lines)
+                        stdin.flush()
+
+                pool.append(_Worker([GIT, *_DIFF_ARGS], repo, env, ctx, out, stop, feed_work, window=True))
+        running = len(pool)
+        while running:
+            kind, item = out.get()
+            if kind == "batch":
+                yield item
+            elif kind == "done":
+                running -= 1
+            else:
+                raise item
+        if users is not None:
+            for w in pool:
+                users.update(w.builder.users)
+    finally:
+        stop.set()
+        for w in pool:
+            w.close()
