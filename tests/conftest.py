@@ -20,3 +20,22 @@ def no_leaked_processes() -> Iterator[None]:
     gone, alive = psutil.wait_procs([p for p in me.children(recursive=True) if p.pid not in before], timeout=5)
     leaked = [f"{p.pid} {' '.join(p.cmdline()[:4])}" for p in alive if p.is_running()]
     assert leaked == [], f"processes left behind: {leaked}"
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One local Prefect server for the whole test session (started the way the CLI starts one)."""
+    from pinpoint_agent.prefect_server import ensure_api, stop_local
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    saved = os.environ.get("PREFECT_API_URL")
+    os.environ.pop("PREFECT_API_URL", None)
+    url = ensure_api(home)
+    try:
+        yield url
+    finally:
+        stop_local(home)
+        if saved is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = saved

@@ -173,3 +173,6 @@ def serve(integration: type[Integration] | Integration) -> None:
     server.stop(grace=1).wait()
     if servicer.agent is not None:
         servicer.agent.close()
+    sys.stderr.flush()
+    # A call still running (a hung export) must not keep the process alive after shutdown.
+    os._exit(0)

@@ -1,0 +1,150 @@
+"""State store, output files and sessions without any plugin: the rules are plain functions."""
+
+import gzip
+
+import orjson
+import pytest
+
+from pinpoint_agent.errors import SessionError
+from pinpoint_agent.ids import hashcode
+from pinpoint_agent.output import clean_temp_files
+from pinpoint_agent.protocol import IntegrationConfig, IntegrationType
+from pinpoint_agent.sessions import SessionManager, session_key
+from pinpoint_agent.state import StateStore
+
+
+def obj(i, title="t"):
+    o = {"id": f"id{i}", "ref_id": str(i), "ref_type": "mock", "title": title}
+    o["hashcode"] = hashcode(o)
+    return orjson.dumps(o)
+
+
+@pytest.fixture
+def state(tmp_path):
+    s = StateStore(tmp_path / "state" / "state.db")
+    yield s
+    s.close()
+
+
+def manager(tmp_path, state, export_id="e1", **kw):
+    entry = IntegrationConfig(id="7", name="mock", type=IntegrationType.SOURCECODE)
+    return SessionManager(entry, export_id=export_id, state=state, export_dir=tmp_path / "exports" / export_id, **kw)
+
+
+def read_model(tmp_path, export_id, model):
+    rows = []
+    for f in sorted((tmp_path / "exports" / export_id / model).glob("*.json.gz")):
+        rows += [orjson.loads(line) for line in gzip.decompress(f.read_bytes()).splitlines()]
+    return rows
+
+
+def test_session_keys_nest_under_the_integration_without_its_id():
+    """Root keys are name@TYPE/name; children append /object/name (the id is left out on purpose)."""
+    root = session_key(None, "github@SOURCECODE", "organization")
+    assert root == "github@SOURCECODE/organization"
+    assert session_key(root, "github@SOURCECODE", "sourcecode.PullRequest", "r1") == \
+        "github@SOURCECODE/organization/r1/sourcecode.PullRequest"
+
+
+def test_done_writes_a_final_file_and_stores_the_token(tmp_path, state):
+    """SessionDone renames .temp.gz to .json.gz and the token is then returned to the next session."""
+    m = manager(tmp_path, state)
+    sid, token = m.session_start(False, "sourcecode.Repo", 0, "", "")
+    assert token == ""
+    m.send_exported(sid, [obj(1), obj(2)])
+    assert list((tmp_path / "exports/e1/sourcecode.Repo").glob("*.temp.gz"))
+    m.session_done(sid, "2026-01-01T00:00:00Z")
+    assert [r["id"] for r in read_model(tmp_path, "e1", "sourcecode.Repo")] == ["id1", "id2"]
+    assert not list((tmp_path / "exports/e1").rglob("*.temp.gz"))
+    m2 = manager(tmp_path, state, export_id="e2")
+    assert m2.session_start(False, "sourcecode.Repo", 0, "", "")[1] == "2026-01-01T00:00:00Z"
+
+
+def test_unchanged_objects_are_dropped_changed_ones_kept(tmp_path, state):
+    """Dedup drops an object whose hashcode equals the last one committed for its ref_type/model/id."""
+    m = manager(tmp_path, state)
+    sid, _ = m.session_start(False, "sourcecode.Repo", 0, "", "")
+    m.send_exported(sid, [obj(1), obj(2)])
+    m.session_done(sid, "t1")
+    m2 = manager(tmp_path, state, export_id="e2")
+    sid, _ = m2.session_start(False, "sourcecode.Repo", 0, "", "")
+    m2.send_exported(sid, [obj(1), obj(2, title="changed"), obj(3)])
+    m2.session_done(sid, "t2")
+    assert [r["id"] for r in read_model(tmp_path, "e2", "sourcecode.Repo")] == ["id2", "id3"]
+    assert m2.stats["sourcecode.Repo"].unchanged == 1
+
+
+def test_rollback_discards_output_token_and_dedup(tmp_path, state):
+    """SessionRollback removes the session's file and keeps the old token; its objects are sent again later."""
+    m = manager(tmp_path, state)
+    sid, _ = m.session_start(False, "sourcecode.Repo", 0, "", "")
+    m.send_exported(sid, [obj(1)])
+    m.session_rollback(sid)
+    assert not list((tmp_path / "exports/e1").rglob("*.gz"))
+    m2 = manager(tmp_path, state, export_id="e2")
+    sid, token = m2.session_start(False, "sourcecode.Repo", 0, "", "")
+    assert token == ""
+    m2.send_exported(sid, [obj(1)])
+    m2.session_done(sid, "t")
+    assert len(read_model(tmp_path, "e2", "sourcecode.Repo")) == 1
+
+
+def test_deferred_commit_waits_for_commit_export(tmp_path, state):
+    """With a backend, tokens and dedup become current only when the export is committed (after upload)."""
+    m = manager(tmp_path, state, commit_on_done=False)
+    sid, _ = m.session_start(False, "sourcecode.Repo", 0, "", "")
+    m.send_exported(sid, [obj(1)])
+    m.session_done(sid, "t1")
+    assert state.token("mock@SOURCECODE/sourcecode.Repo") == ""
+    state.commit_export("e1")
+    assert state.token("mock@SOURCECODE/sourcecode.Repo") == "t1"
+
+
+def test_staged_state_of_a_killed_export_is_discarded(tmp_path, state):
+    """What a killed export staged never becomes current: discard_export(None) at start drops it."""
+    m = manager(tmp_path, state, commit_on_done=False)
+    sid, _ = m.session_start(False, "sourcecode.Repo", 0, "", "")
+    m.send_exported(sid, [obj(1)])
+    m.session_done(sid, "t1")
+    state.discard_export(None)
+    state.commit_export("e1")
+    assert state.token("mock@SOURCECODE/sourcecode.Repo") == ""
+    assert state.known_hashes("mock@SOURCECODE", "sourcecode.Repo", [1, 2]) == {}
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda m, t, s: m.send_exported(t, [obj(1)]), "tracking session"),
+    (lambda m, t, s: m.session_start(False, "x", t, "", ""), "must name its parent object"),
+    (lambda m, t, s: m.session_done(999, ""), "unknown session"),
+    (lambda m, t, s: (m.session_done(s, ""), m.send_exported(s, [obj(1)])), "already done"),
+    (lambda m, t, s: m.send_exported(s, [b"{not json"]), "not valid JSON"),
+])
+def test_session_rules_are_enforced(tmp_path, state, call, words):
+    """Misuse of sessions is a SessionError with a clear message, never a crash."""
+    m = manager(tmp_path, state)
+    tracking, _ = m.session_start(True, "organization", 0, "", "")
+    model, _ = m.session_start(False, "sourcecode.Repo", tracking, "org", "Org")
+    with pytest.raises(SessionError, match=words):
+        call(m, tracking, model)
+
+
+def test_forget_makes_the_next_export_historical(tmp_path, state):
+    """force-historical drops the integration's tokens and dedup, and no other integration's."""
+    m = manager(tmp_path, state)
+    sid, _ = m.session_start(False, "sourcecode.Repo", 0, "", "")
+    m.send_exported(sid, [obj(1)])
+    m.session_done(sid, "t1")
+    with state._tx() as db:
+        db.execute("INSERT INTO tokens (key, token) VALUES ('other@WORK/x', 'keep')")
+    assert state.forget("mock@SOURCECODE") == 1
+    assert state.token("mock@SOURCECODE/sourcecode.Repo") == "" and state.token("other@WORK/x") == "keep"
+
+
+def test_leftover_temp_files_are_cleaned(tmp_path):
+    """A .temp.gz left by a killed run is removed at start; final files stay."""
+    d = tmp_path / "exports" / "e" / "m"
+    d.mkdir(parents=True)
+    (d / "1_1.temp.gz").write_bytes(b"x")
+    (d / "1_2.json.gz").write_bytes(b"y")
+    assert clean_temp_files(tmp_path / "exports") == 1
+    assert [p.name for p in d.iterdir()] == ["1_2.json.gz"]
