@@ -3,9 +3,12 @@
 
 Usage: ``bench/git_bench.py [REPO] [--commits N] [--cache DIR] [--workers N]``
 
-Without REPO it generates (once, cached under ``--cache``, default ``/tmp/pinpoint-git-bench``) a repository of
-``--commits`` commits (default 20,000) with ``git fast-import``: ~2,000 text files of a few hundred lines in nested
-folders, 1–6 files changed per commit by line edits, inserts and deletes, added and deleted files, binary files,
+Without REPO it generates (once, cached under ``--cache``, default ``/tmp/pinpoint-git-bench``) a
+repository of
+``--commits`` commits (default 20,000) with ``git fast-import``: ~2,000 text files of a few hundred
+lines in nested
+folders, 1–6 files changed per commit by line edits, inserts and deletes, added and deleted files, binary
+files,
 feature branches merged into ``main`` with merge commits (and some left unmerged), deterministic (seeded).
 
 It prints, in one run: full history with per-file stats vs ``git log --numstat --no-renames`` on the same repo
@@ -14,18 +17,14 @@ It prints, in one run: full history with per-file stats vs ``git log --numstat -
 
 from __future__ import annotations
 
-import argparse
 import random
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pinpoint_agent.git import GitFetch, process_repo  # noqa: E402
 
 _WORDS = (
     "alpha beta gamma delta return if else for while import from class def self value item result error "
@@ -76,9 +75,16 @@ class _Generator:
             lines[at:at] = rng.choices(self.pool, k=rng.randint(0, 8))
 
     def commit(
-        self, ref: str, changes: list[str], deletes: list[str], parents: list[int], n: int, keep: tuple[str, ...] = ()
+        self,
+        ref: str,
+        changes: list[str],
+        deletes: list[str],
+        parents: list[int],
+        n: int,
+        keep: tuple[str, ...] = (),
     ) -> int:
-        """Writes blobs for ``changes`` then a commit on ``ref`` with the given parent marks; returns its mark."""
+        """Writes blobs for ``changes`` then a commit on ``ref`` with the given parent marks; returns its
+        mark."""
         marks = {}
         for path in changes:
             if path.endswith(".bin"):
@@ -168,12 +174,19 @@ def generate(path: Path, commits: int, seed: int = 7) -> None:
     if proc.wait() != 0:
         raise SystemExit("git fast-import failed")
     refs = subprocess.run(
-        ["git", "for-each-ref", "--format=%(refname)", "refs/heads/feature/"], cwd=tmp, check=True,
-        capture_output=True, text=True,
+        ["git", "for-each-ref", "--format=%(refname)", "refs/heads/feature/"],
+        cwd=tmp,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     doomed = [r for r in refs if int(r.rsplit("/", 1)[1]) % 7]  # most finished branches get deleted
-    subprocess.run(["git", "update-ref", "--stdin"], cwd=tmp, check=True,
-                   input="".join(f"delete {r}\n" for r in doomed).encode())
+    subprocess.run(
+        ["git", "update-ref", "--stdin"],
+        cwd=tmp,
+        check=True,
+        input="".join(f"delete {r}\n" for r in doomed).encode(),
+    )
     subprocess.run(["git", "gc", "-q"], cwd=tmp, check=True)
     subprocess.run(["git", "commit-graph", "write", "--reachable"], cwd=tmp, check=True)
     tmp.rename(path)

@@ -4,7 +4,8 @@ One ``git rev-list --topo-order --parents`` over the default head and every bran
 topological order shows every commit after all its children, so what flows from children to parents is final
 when a commit is read, and only the frontier is kept in memory. Per commit it carries
 
-* a bit mask of the heads it is reachable from (bit 0: the default branch). ``ahead`` of head *b* is the number
+* a bit mask of the heads it is reachable from (bit 0: the default branch). ``ahead`` of head *b* is
+  the number
   of commits with bit *b* but not bit 0, ``behind`` the number with bit 0 but not bit *b*; both come from a
   counter of distinct masks (cheap: long runs of history share a mask);
 * its *landing*: the oldest commit of the default branch's first-parent chain it is an ancestor of (the
@@ -60,7 +61,7 @@ def branch_facts(
     for i, sha in enumerate(heads):
         at[sha.encode()] = at.get(sha.encode(), 0) | 1 << (i + 1)
     facts = [BranchFacts() for _ in heads]
-    pending: dict[bytes, list[object]] = {}  # sha -> [mask, landing index, landing sha]
+    pending: dict[bytes, tuple[int, int, bytes]] = {}  # sha -> (mask, landing index, landing sha)
     counter: Counter[int] = Counter()
     merged_by: dict[int, int] = {}  # landing chain index -> mask of the heads it merged
     unmerged = 0
@@ -69,8 +70,14 @@ def branch_facts(
     next_chain: bytes | None = d
     chain_index, root = 0, d
     revs = b"".join(sha + b"\n" for sha in at)
-    proc = subprocess.Popen([GIT, "rev-list", "--topo-order", "--parents", "--stdin"], cwd=repo, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [GIT, "rev-list", "--topo-order", "--parents", "--stdin"],
+        cwd=repo,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     proc.stdin.write(revs)
     proc.stdin.close()
@@ -79,10 +86,8 @@ def branch_facts(
         c = parents.pop(0)
         state = pending.pop(c, None)
         own = at.get(c, 0)
-        if state is None:
-            mask, landing, landing_sha = own, -1, b""
-        else:
-            mask, landing, landing_sha = state[0] | own, state[1], state[2]  # type: ignore[operator]
+        mask, landing, landing_sha = state if state is not None else (0, -1, b"")
+        mask |= own
         if c == next_chain:
             landing, landing_sha, root = chain_index, c, c
             chain_index += 1
@@ -105,11 +110,11 @@ def branch_facts(
         for p in parents:
             st = pending.get(p)
             if st is None:
-                pending[p] = [mask, landing, landing_sha]
+                pending[p] = (mask, landing, landing_sha)
+            elif landing > st[1]:
+                pending[p] = (st[0] | mask, landing, landing_sha)
             else:
-                st[0] = st[0] | mask  # type: ignore[operator]
-                if landing > st[1]:  # type: ignore[operator]
-                    st[1], st[2] = landing, landing_sha
+                pending[p] = (st[0] | mask, st[1], st[2])
     err = proc.stderr.read()
     if proc.wait() != 0:
         raise subprocess.CalledProcessError(proc.returncode, proc.args, None, err)

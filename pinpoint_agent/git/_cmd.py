@@ -28,8 +28,15 @@ case "$1" in
 esac
 """
 # Variables that would point a child git at another repository than the one we name.
-_REPO_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-              "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_COMMON_DIR")
+_REPO_VARS = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_COMMON_DIR",
+)
 
 
 def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -71,8 +78,13 @@ def run(
     """Runs ``git *args`` and returns its stdout; raises ``CalledProcessError`` (with stderr) on failure."""
     argv = [GIT, *args]
     proc = subprocess.run(
-        argv, cwd=cwd, env=dict(env) if env is not None else base_env(), input=stdin,
-        capture_output=True, timeout=timeout, check=False,
+        argv,
+        cwd=cwd,
+        env=dict(env) if env is not None else base_env(),
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
     )
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, argv, proc.stdout, proc.stderr)

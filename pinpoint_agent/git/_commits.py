@@ -135,19 +135,22 @@ class CommitBuilder:
 
 
 def _files(raws: list[tuple[bytes, bytes]], nums: list[bytes]) -> list[dict[str, Any]]:
-    """Per-file stats: the ``--raw`` entry gives the status, the ``--numstat`` entry at the same index the lines."""
+    """Per-file stats: the ``--raw`` entry gives the status, the ``--numstat`` entry at the same index the
+    lines."""
     if len(raws) != len(nums):
         raise ValueError(f"git printed {len(raws)} raw entries but {len(nums)} numstat entries")
     files = []
     for (meta, path), num in zip(raws, nums, strict=True):
         added, deleted, _ = num.split(b"\t", 2)
         binary = added == b"-"
-        files.append({
-            "additions": 0 if binary else int(added),
-            "binary": binary,
-            "deletions": 0 if binary else int(deleted),
-            "path": _text(path),
-            "renamed_from": "",
-            "status": _STATUS.get(meta[-1:], "modified"),
-        })
+        files.append(
+            {
+                "additions": 0 if binary else int(added),
+                "binary": binary,
+                "deletions": 0 if binary else int(deleted),
+                "path": _text(path),
+                "renamed_from": "",
+                "status": _STATUS.get(meta[-1:], "modified"),
+            }
+        )
     return files

@@ -9,7 +9,8 @@
     └── FatalGitError             git or the repository misbehaved (corrupt objects, bad output): retrying
                                   the same input will not help
 
-Foreign exceptions (``subprocess.CalledProcessError``/``TimeoutExpired``, ``pygit2.GitError``, ``OSError``) are
+Foreign exceptions (``subprocess.CalledProcessError``/``TimeoutExpired``, ``pygit2.GitError``, ``OSError``)
+are
 translated into this tree in exactly one place, :func:`translating`. Messages and fields never hold a
 credential: urls are stored without their user-info, and any secret known to the caller is masked.
 """
@@ -94,8 +95,10 @@ _TRANSIENT = re.compile(
 )
 _MISSING = re.compile(r"does not appear to be a git repository|does not exist|no such file", re.IGNORECASE)
 
+
 def redact_url(url: str) -> str:
-    """``url`` without user-info (``https://user:token@host/x`` → ``https://host/x``); other strings unchanged."""
+    """``url`` without user-info (``https://user:token@host/x`` → ``https://host/x``); other strings
+    unchanged."""
     if "://" not in url:
         return url
     parts = urlsplit(url)
@@ -127,7 +130,9 @@ def _describe(exc: BaseException) -> tuple[type[GitError], str]:
     if isinstance(exc, subprocess.TimeoutExpired):
         return TransientGitError, f"git {_verb(exc.cmd)} timed out after {exc.timeout:.0f}s"
     if isinstance(exc, subprocess.CalledProcessError):
-        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc.stderr or "")
+        stderr = (
+            exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc.stderr or "")
+        )
         lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("Cloning into")]
         text = " | ".join(lines[-4:]) or f"exit status {exc.returncode}"
         return _classify(stderr), f"git {_verb(exc.cmd)} failed: {text}"

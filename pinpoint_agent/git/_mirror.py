@@ -22,13 +22,15 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def mirror_path(cache_root: Path, fetch: GitFetch) -> Path:
-    """``<cache_root>/<ref_type-unique_name, unsafe characters as _>-<repo_id>`` (the repo id keeps it unique)."""
+    """``<cache_root>/<ref_type-unique_name, unsafe characters as _>-<repo_id>`` (the repo id keeps it
+    unique)."""
     name = _UNSAFE.sub("_", f"{fetch.ref_type}-{fetch.unique_name}")
     return Path(cache_root) / f"{name}-{_UNSAFE.sub('_', fetch.repo_id)}"
 
 
 def _split_credentials(url: str, credentials: str | None) -> tuple[str, str | None, str]:
-    """(url without user-info, token, username): a password in the url counts as the token if none is given."""
+    """(url without user-info, token, username): a password in the url counts as the token if none is
+    given."""
     clean = redact_url(url)
     username = "x-access-token"
     if clean != url:
@@ -60,8 +62,22 @@ def _clone(url: str, path: Path, env: dict[str, str], timeout: float | None) -> 
     tmp = path.with_name(f"{path.name}.clone-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        run(["-c", "core.longpaths=true", "-c", "credential.helper=", "clone", "--mirror", "--quiet", "--",
-             url, str(tmp)], env=env, timeout=timeout)
+        run(
+            [
+                "-c",
+                "core.longpaths=true",
+                "-c",
+                "credential.helper=",
+                "clone",
+                "--mirror",
+                "--quiet",
+                "--",
+                url,
+                str(tmp),
+            ],
+            env=env,
+            timeout=timeout,
+        )
         run(["config", "core.longpaths", "true"], cwd=tmp, env=env)
         run(["config", "gc.writeCommitGraph", "true"], cwd=tmp, env=env)
         run(["commit-graph", "write", "--reachable"], cwd=tmp, env=env)
@@ -72,8 +88,21 @@ def _clone(url: str, path: Path, env: dict[str, str], timeout: float | None) -> 
 
 def _fetch(url: str, path: Path, env: dict[str, str], timeout: float | None) -> None:
     run(["remote", "set-url", "origin", url], cwd=path, env=env)  # the url may have moved; never credentials
-    run(["-c", "credential.helper=", "-c", "fetch.writeCommitGraph=true", "fetch", "--prune", "--quiet",
-         "origin"], cwd=path, env=env, timeout=timeout)
+    run(
+        [
+            "-c",
+            "credential.helper=",
+            "-c",
+            "fetch.writeCommitGraph=true",
+            "fetch",
+            "--prune",
+            "--quiet",
+            "origin",
+        ],
+        cwd=path,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def update_mirror(
@@ -97,9 +126,17 @@ def update_mirror(
     url, token, username = _split_credentials(fetch.url, credentials)
     path = mirror_path(cache_root, fetch)
     secrets = [s for s in (token, credentials) if s]
-    with translating(repo=fetch.unique_name, url=url, secrets=secrets), credential_env(token, username) as cred:
-        env = base_env({"GIT_HTTP_LOW_SPEED_LIMIT": str(low_speed_limit),
-                        "GIT_HTTP_LOW_SPEED_TIME": str(low_speed_time), **cred})
+    with (
+        translating(repo=fetch.unique_name, url=url, secrets=secrets),
+        credential_env(token, username) as cred,
+    ):
+        env = base_env(
+            {
+                "GIT_HTTP_LOW_SPEED_LIMIT": str(low_speed_limit),
+                "GIT_HTTP_LOW_SPEED_TIME": str(low_speed_time),
+                **cred,
+            }
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(max(1, retries)):
             try:
@@ -115,12 +152,14 @@ def update_mirror(
             except TransientGitError as exc:
                 if attempt + 1 >= max(1, retries):
                     raise
-                log.warning("git fetch of %s failed (try %d of %d): %s", fetch.unique_name, attempt + 1,
-                            retries, exc)
+                log.warning(
+                    "git fetch of %s failed (try %d of %d): %s", fetch.unique_name, attempt + 1, retries, exc
+                )
                 time.sleep(backoff * 2**attempt)
             except AccessDenied:
                 raise
-        if not run(["for-each-ref", "--count=1", "--format=%(refname)", "refs/heads/"], cwd=path, env=env).strip():
+        if not run(
+            ["for-each-ref", "--count=1", "--format=%(refname)", "refs/heads/"], cwd=path, env=env
+        ).strip():
             raise EmptyRepo("the repository has no branches", repo=fetch.unique_name, url=url)
     return path
-

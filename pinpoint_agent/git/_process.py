@@ -1,4 +1,5 @@
-"""``process_repo``: one repository → ``sourcecode.Commit``, ``Branch``, ``PullRequestBranch``, ``CommitUser``."""
+"""``process_repo``: one repository → ``sourcecode.Commit``, ``Branch``, ``PullRequestBranch``,
+``CommitUser``."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class _Emitter:
 
     def __call__(self, model: str, objects: list[dict[str, Any]]) -> None:
         for i in range(0, len(objects), BATCH):
-            self.emit(model, objects[i:i + BATCH])
+            self.emit(model, objects[i : i + BATCH])
         self.counts[model] = self.counts.get(model, 0) + len(objects)
 
 
@@ -54,7 +55,8 @@ def process_repo(
 ) -> RepoResult:
     """Emits the repository's commits (new since ``checkpoint``), branches, PR branches and commit users.
 
-    ``checkpoint=None`` processes the whole history. The returned ``RepoResult.checkpoint`` must be stored only
+    ``checkpoint=None`` processes the whole history. The returned ``RepoResult.checkpoint`` must be stored
+    only
     once everything emitted is durable. Raises :class:`EmptyRepo` for a repository without branches, else a
     :class:`GitError` subclass.
     """
@@ -72,40 +74,67 @@ def process_repo(
         prs = [pr for pr in fetch.prs if pr.last_commit_sha and pr.last_commit_sha in repo]
         for pr in fetch.prs:
             if pr not in prs:
-                log.warning("%s: head %s of pull request %s is not in the repository", fetch.unique_name,
-                            pr.last_commit_sha, pr.id)
+                log.warning(
+                    "%s: head %s of pull request %s is not in the repository",
+                    fetch.unique_name,
+                    pr.last_commit_sha,
+                    pr.id,
+                )
         tips = list(dict.fromkeys([*heads.branches.values(), *(pr.last_commit_sha for pr in prs)]))
         env = base_env()
         out = _Emitter(emit)
-        ctx = CommitContext(customer_id, fetch.ref_type, fetch.repo_id, fetch.unique_name,
-                            fetch.commit_url_template, file_stats)
+        ctx = CommitContext(
+            customer_id,
+            fetch.ref_type,
+            fetch.repo_id,
+            fetch.unique_name,
+            fetch.commit_url_template,
+            file_stats,
+        )
         users: set[tuple[str, str]] = set()
         for batch in stream_commits(repo_path, ctx, tips, old, env=env, workers=workers, users=users):
             out(COMMIT, batch)
-        out(COMMIT_USER, [{"customer_id": customer_id, "email": email, "name": name, "source_id": ""}
-                          for email, name in sorted(users)])
+        out(
+            COMMIT_USER,
+            [
+                {"customer_id": customer_id, "email": email, "name": name, "source_id": ""}
+                for email, name in sorted(users)
+            ],
+        )
         names = [n for n in sorted(heads.branches) if n != heads.default]
         default_sha = heads.branches[heads.default]
-        root, facts = branch_facts(repo_path, env, default_sha,
-                                   [heads.branches[n] for n in names] + [pr.last_commit_sha for pr in prs])
+        root, facts = branch_facts(
+            repo_path,
+            env,
+            default_sha,
+            [heads.branches[n] for n in names] + [pr.last_commit_sha for pr in prs],
+        )
         default_facts = BranchFacts(first_commit_sha=root)
-        branches = [_branch(fetch, customer_id, heads.default, default_sha, default_facts, default=True)]
-        branches += [_branch(fetch, customer_id, n, heads.branches[n], f) for n, f in zip(names, facts)]
+        branches = [_branch(fetch, customer_id, heads.default, default_facts, default=True)]
+        branches += [_branch(fetch, customer_id, n, f) for n, f in zip(names, facts, strict=False)]
         out(BRANCH, branches)
         pr_branches = []
-        for pr, f in zip(prs, facts[len(names):], strict=True):
-            obj = _branch(fetch, customer_id, pr.branch_name, pr.last_commit_sha, f, ref_id=pr.ref_id)
+        for pr, f in zip(prs, facts[len(names) :], strict=True):
+            obj = _branch(fetch, customer_id, pr.branch_name, f, ref_id=pr.ref_id)
             obj["branch_name"] = pr.branch_name
             obj["pull_request_id"] = pr.id
             obj["hashcode"] = fast_hashcode(obj)
             pr_branches.append(obj)
         out(PULL_REQUEST_BRANCH, pr_branches)
-        return RepoResult(checkpoint=new_checkpoint(key, heads, fetch, tips), counts=out.counts,
-                          incremental=incremental)
+        return RepoResult(
+            checkpoint=new_checkpoint(key, heads, fetch, tips), counts=out.counts, incremental=incremental
+        )
 
 
-def _branch(fetch: GitFetch, customer_id: str, name: str, head: str, f: BranchFacts, *, default: bool = False,
-            ref_id: str | None = None) -> dict[str, Any]:
+def _branch(
+    fetch: GitFetch,
+    customer_id: str,
+    name: str,
+    f: BranchFacts,
+    *,
+    default: bool = False,
+    ref_id: str | None = None,
+) -> dict[str, Any]:
     def cid(sha: str) -> str:
         return fast_commit_id(customer_id, sha, fetch.ref_type, fetch.repo_id)
 

@@ -44,13 +44,13 @@ def read_heads(repo: pygit2.Repository) -> Heads:
     for ref in repo.references.iterator():
         if ref.name.startswith(_PREFIX):
             target = ref.resolve().target
-            branches[ref.name[len(_PREFIX):]] = str(target)
+            branches[ref.name[len(_PREFIX) :]] = str(target)
     default = ""
     head = repo.references.get("HEAD")
     if head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC:
         name = str(head.target)
-        if name.startswith(_PREFIX) and name[len(_PREFIX):] in branches:
-            default = name[len(_PREFIX):]
+        if name.startswith(_PREFIX) and name[len(_PREFIX) :] in branches:
+            default = name[len(_PREFIX) :]
     if not default:
         default = next((b for b in ("main", "master") if b in branches), min(branches, default=""))
     return Heads(default, branches)
@@ -58,8 +58,16 @@ def read_heads(repo: pygit2.Repository) -> Heads:
 
 def checkpoint_key(fetch: GitFetch, customer_id: str, file_stats: bool) -> str:
     """Hash of the inputs besides heads that shape the output; when it changes, the run starts over."""
-    return values(CHECKPOINT_VERSION, customer_id, fetch.ref_type, fetch.repo_id, fetch.unique_name,
-                  fetch.commit_url_template, fetch.branch_url_template, file_stats)
+    return values(
+        CHECKPOINT_VERSION,
+        customer_id,
+        fetch.ref_type,
+        fetch.repo_id,
+        fetch.unique_name,
+        fetch.commit_url_template,
+        fetch.branch_url_template,
+        file_stats,
+    )
 
 
 def _prs(fetch: GitFetch) -> dict[str, list[str]]:
@@ -80,5 +88,11 @@ def is_unchanged(checkpoint: dict[str, Any] | None, key: str, heads: Heads, fetc
 
 def new_checkpoint(key: str, heads: Heads, fetch: GitFetch, tips: list[str]) -> dict[str, Any]:
     """The checkpoint describing this run (see the module docstring)."""
-    return {"version": CHECKPOINT_VERSION, "key": key, "default": heads.default, "heads": dict(heads.branches),
-            "prs": _prs(fetch), "tips": sorted(set(tips))}
+    return {
+        "version": CHECKPOINT_VERSION,
+        "key": key,
+        "default": heads.default,
+        "heads": dict(heads.branches),
+        "prs": _prs(fetch),
+        "tips": sorted(set(tips)),
+    }

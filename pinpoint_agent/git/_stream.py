@@ -2,13 +2,14 @@
 
 Without file stats one ``git log -z`` lists the commits. With file stats:
 
-1. ``git rev-list --parents`` lists the commits (reachable from the tips, not from the excluded old heads) into
-   a compact work list: one ``sha [first-parent]`` line each, ~85 bytes per commit, nothing else kept.
-2. ``workers`` long-running ``git diff-tree --stdin`` processes compute ``--raw --numstat`` (a merge against its
-   first parent only, a root commit against the empty tree). Each worker takes *contiguous* chunks of the
-   list (git's delta-base cache makes neighbouring commits cheap; interleaving costs ~20% more CPU) from its own
-   segment; a worker whose segment runs out takes the back half of the largest remaining one, so the workers
-   finish together. A semaphore keeps at most ``_WINDOW`` commits in flight per worker.
+1. ``git rev-list --parents`` lists the commits (reachable from the tips, not from the excluded old
+   heads) into a compact work list: one ``sha [first-parent]`` line each, ~85 bytes per commit.
+2. ``workers`` long-running ``git diff-tree --stdin`` processes compute ``--raw --numstat`` (a merge
+   against its first parent only, a root commit against the empty tree). Each worker takes *contiguous*
+   chunks of the list from its own segment (git's delta-base cache makes neighbouring commits cheap;
+   interleaving them costs ~20% more CPU); a worker whose segment runs out takes the back half of the
+   largest remaining one, so the workers finish together. A semaphore keeps at most ``_WINDOW`` commits
+   in flight per worker, so that stealing sees where each worker really is.
 3. A reader thread per worker parses the output as it comes and hands batches to the consumer through a
    bounded queue, so memory stays flat in history length.
 """
@@ -34,8 +35,20 @@ _WINDOW = 2 * _CHUNK  # commits in flight per worker
 _BATCH = 500  # commits per batch handed to the consumer
 _READ = 1 << 18
 
-_DIFF_ARGS = ["diff-tree", "--stdin", "--always", "--root", "-z", "--no-renames", "--no-ext-diff",
-              "--no-textconv", "--raw", "--numstat", "--no-abbrev", f"--format={FORMAT}"]
+_DIFF_ARGS = [
+    "diff-tree",
+    "--stdin",
+    "--always",
+    "--root",
+    "-z",
+    "--no-renames",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--raw",
+    "--numstat",
+    "--no-abbrev",
+    f"--format={FORMAT}",
+]
 
 
 class _WorkList:
@@ -60,7 +73,8 @@ class _WorkList:
         return len(self.starts) - 1
 
     def take(self, worker: int) -> tuple[bytes, int] | None:
-        """The next chunk (lines, count) for ``worker``; steals half of the largest segment when its own is done."""
+        """The next chunk (lines, count) for ``worker``; steals half of the largest segment when its own is
+        done."""
         with self._lock:
             seg = self._segments[worker]
             if seg[0] >= seg[1]:
@@ -77,23 +91,34 @@ class _WorkList:
                     victim[1] = mid
             lo, hi = seg[0], min(seg[0] + _CHUNK, seg[1])
             seg[0] = hi
-        return bytes(self.buf[self.starts[lo]:self.starts[hi]]), hi - lo
+        return bytes(self.buf[self.starts[lo] : self.starts[hi]]), hi - lo
 
 
 class _Worker:
     """One git process: a feeder thread writes its stdin, a reader thread parses its stdout into batches."""
 
-    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], ctx: CommitContext,
-                 out: queue.Queue[tuple[str, Any]], stop: threading.Event,
-                 feed: Callable[[IO[bytes], threading.Semaphore | None], None], window: bool) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        ctx: CommitContext,
+        out: queue.Queue[tuple[str, Any]],
+        stop: threading.Event,
+        feed: Callable[[IO[bytes], threading.Semaphore | None], None],
+        window: bool,
+    ) -> None:
         self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.stderr)
+        self.proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr
+        )
         self.builder = CommitBuilder(ctx)
         self.sem = threading.Semaphore(_WINDOW) if window else None
         self.out, self.stop, self.argv = out, stop, argv
-        self.threads = [threading.Thread(target=self._feed, args=(feed,), daemon=True),
-                        threading.Thread(target=self._read, daemon=True)]
+        self.threads = [
+            threading.Thread(target=self._feed, args=(feed,), daemon=True),
+            threading.Thread(target=self._read, daemon=True),
+        ]
         for t in self.threads:
             t.start()
 
@@ -122,7 +147,7 @@ class _Worker:
         assert stdout is not None
         try:
             batch: list[dict[str, Any]] = []
-            for raw in parse_commits(iter(lambda: stdout.read1(_READ), b"")):
+            for raw in parse_commits(iter(lambda: stdout.read1(_READ), b"")):  # type: ignore[attr-defined]
                 if self.sem is not None:
                     self.sem.release()
                 batch.append(self.builder.build(raw))
@@ -156,8 +181,14 @@ def _write_revs(tips: Sequence[str], exclude: Sequence[str]) -> bytes:
 
 
 def stream_commits(
-    repo: Path, ctx: CommitContext, tips: Sequence[str], exclude: Sequence[str], *, env: dict[str, str],
-    workers: int = 2, users: set[tuple[str, str]] | None = None,
+    repo: Path,
+    ctx: CommitContext,
+    tips: Sequence[str],
+    exclude: Sequence[str],
+    *,
+    env: dict[str, str],
+    workers: int = 2,
+    users: set[tuple[str, str]] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Yields batches of commit dicts for the commits reachable from ``tips`` and not from ``exclude``.
 
@@ -170,14 +201,21 @@ def stream_commits(
     pool: list[_Worker] = []
     try:
         if not ctx.file_stats:
+
             def feed_revs(stdin: IO[bytes], _: threading.Semaphore | None) -> None:
                 stdin.write(revs)
 
             argv = [GIT, "log", "-z", f"--format={FORMAT}", "--stdin"]
             pool.append(_Worker(argv, repo, env, ctx, out, stop, feed_revs, window=False))
         else:
-            lister = subprocess.Popen([GIT, "rev-list", "--parents", "--stdin"], cwd=repo, env=env,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            lister = subprocess.Popen(
+                [GIT, "rev-list", "--parents", "--stdin"],
+                cwd=repo,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
             assert lister.stdin is not None and lister.stdout is not None and lister.stderr is not None
             lister.stdin.write(revs)  # rev-list reads all of stdin before it prints anything
             lister.stdin.close()
@@ -187,6 +225,7 @@ def stream_commits(
                 raise subprocess.CalledProcessError(lister.returncode, lister.args, None, err)
             count = max(1, min(workers, 64, len(work) // _CHUNK + 1))
             for i in range(count):
+
                 def feed_work(stdin: IO[bytes], sem: threading.Semaphore | None, i: int = i) -> None:
                     assert sem is not None
                     while (chunk := work.take(i)) is not None and not stop.is_set():
