@@ -17,14 +17,20 @@ It prints, in one run: full history with per-file stats vs ``git log --numstat -
 
 from __future__ import annotations
 
+import argparse
+import os
 import random
+import resource
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pinpoint_agent.git import GitFetch, process_repo  # noqa: E402
 
 _WORDS = (
     "alpha beta gamma delta return if else for while import from class def self value item result error "
@@ -190,3 +196,75 @@ def generate(path: Path, commits: int, seed: int = 7) -> None:
     subprocess.run(["git", "gc", "-q"], cwd=tmp, check=True)
     subprocess.run(["git", "commit-graph", "write", "--reachable"], cwd=tmp, check=True)
     tmp.rename(path)
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("repo", nargs="?", type=Path, help="an existing repository (default: generate one)")
+    parser.add_argument("--commits", type=int, default=20_000)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/pinpoint-git-bench"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat full-history runs, keep the best")
+    args = parser.parse_args()
+    repo = args.repo
+    if repo is None:
+        repo = args.cache / f"gen-{args.commits}-v1.git"
+        if not repo.exists():
+            args.cache.mkdir(parents=True, exist_ok=True)
+            print(f"generating {repo} ...", flush=True)
+            print(f"  generated in {_timed(lambda: generate(repo, args.commits)):.1f}s", flush=True)
+    git = ["git", "-C", str(repo)]
+    commits = int(subprocess.run([*git, "rev-list", "--count", "--branches"], capture_output=True,
+                                 text=True, check=True).stdout)
+    branches = len(subprocess.run([*git, "for-each-ref", "refs/heads/"], capture_output=True, text=True,
+                                  check=True).stdout.splitlines())
+    print(f"repo {repo}: {commits} commits, {branches} branches, {args.workers} workers, load {_load()}")
+    fetch = GitFetch("bench", "bench/repo", "github", str(repo), "https://h/c/@@@sha@@@",
+                     "https://h/b/@@@branch@@@")
+    emitted: dict[str, int] = {}
+
+    def emit(model: str, objects: list[dict[str, object]]) -> None:
+        emitted[model] = emitted.get(model, 0) + len(objects)
+
+    def ours(stats: bool, checkpoint: dict[str, object] | None = None) -> object:
+        return process_repo(fetch, repo, customer_id="bench", checkpoint=checkpoint, emit=emit,
+                            file_stats=stats, workers=args.workers)
+
+    def baseline() -> None:
+        subprocess.run([*git, "log", "--branches", "--numstat", "--no-renames"], stdout=subprocess.DEVNULL,
+                       check=True)
+
+    base, full = float("inf"), float("inf")
+    for _ in range(args.rounds):
+        base = min(base, _timed(baseline))
+        full = min(full, _timed(lambda: ours(True)))
+    result: list[object] = []
+    meta = _timed(lambda: result.append(ours(False)))
+    rerun = _timed(lambda: ours(False, result[0].checkpoint))  # type: ignore[attr-defined]
+    rows = [
+        ("git log --numstat --no-renames (1 process)", base),
+        ("full history with file stats (ours)", full),
+        ("metadata + branches, no file stats", meta),
+    ]
+    for label, secs in rows:
+        print(f"  {label:<46} {secs:8.2f} s  {commits / secs:9.0f} commits/s")
+    print(f"  {'ratio full/git log (goal <= 1.0)':<46} {full / base:8.2f}")
+    print(f"  {'metadata + branches per 10k commits':<46} {meta * 10_000 / commits:8.2f} s")
+    print(f"  {'unchanged rerun (skipped)':<46} {rerun * 1000:8.1f} ms")
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"  peak RSS: python {me:.0f} MiB, largest git child {kids:.0f} MiB; load after {_load()}")
+
+
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,11 @@ def process_repo(
             file_stats,
         )
         users: set[tuple[str, str]] = set()
-        for batch in stream_commits(repo_path, ctx, tips, old, env=env, workers=workers, users=users):
-            out(COMMIT, batch)
+        # closing(): on any error (emit's included) the git workers are reaped now, not when garbage collected
+        batches = stream_commits(repo_path, ctx, tips, old, env=env, workers=workers, users=users)
+        with closing(batches):
+            for batch in batches:
+                out(COMMIT, batch)
         out(
             COMMIT_USER,
             [

@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import threading
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -189,7 +189,7 @@ def stream_commits(
     env: dict[str, str],
     workers: int = 2,
     users: set[tuple[str, str]] | None = None,
-) -> Iterator[list[dict[str, Any]]]:
+) -> Generator[list[dict[str, Any]], None, None]:
     """Yields batches of commit dicts for the commits reachable from ``tips`` and not from ``exclude``.
 
     The (lower-cased email, name) pairs of authors and committers are added to ``users`` as the stream ends.
