@@ -73,6 +73,11 @@ class ExportJob:
     integrations_dir: Path | None = None
     commit_on_done: bool = True
     started_ns: int = field(default_factory=time.monotonic_ns)
+    git_slots: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Bounded git concurrency for the whole export, across integrations.
+        self.git_slots = threading.BoundedSemaphore(self.agent.git_max_concurrent)
 
     @property
     def export_dir(self) -> Path:

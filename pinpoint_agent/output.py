@@ -1,6 +1,6 @@
 """Export output: one gzip file of JSON lines per model session.
 
-``<root>/exports/<export id>/<model>/<unix>_<session id>.json.gz``, written as ``….temp.gz`` until the
+``<root>/exports/<export id>/<model>/<unix>_<integration id>-<session id>.json.gz``, written as ``….temp.gz`` until the
 session is done; ``finish`` flushes, fsyncs and renames, so a final name always means a complete file.
 Leftover ``.temp.gz`` files of a killed run are removed by ``clean_temp_files`` at start.
 """
@@ -22,7 +22,7 @@ COMPRESS_LEVEL = 6
 class SessionFile:
     """A gzip stream of JSON lines, opened lazily on the first object."""
 
-    def __init__(self, folder: Path, session_id: int, level: int = COMPRESS_LEVEL) -> None:
+    def __init__(self, folder: Path, session_id: str, level: int = COMPRESS_LEVEL) -> None:
         self.folder = folder
         self.session_id = session_id
         self.level = level
@@ -37,7 +37,7 @@ class SessionFile:
         if self._file is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.path = self.folder / f"{int(time.time())}_{self.session_id}{TEMP_SUFFIX}"
-            self._file = open(self.path, "wb")  # noqa: SIM115 (closed in finish/discard)
+            self._file = open(self.path, "xb")  # noqa: SIM115 (closed in finish/discard; never overwrites)
             # wbits 31: a gzip container around the deflate stream.
             self._z = zlib.compressobj(self.level, zlib.DEFLATED, 31)
         assert self._z is not None

@@ -49,6 +49,7 @@ class SessionInfo:
     current: int = 0
     total: int = 0
     closed: bool = False
+    internal: bool = False  # opened by the agent itself (git processing), not by the plugin
 
 
 @dataclass
@@ -80,6 +81,8 @@ class SessionManager(Callbacks):
         self._lock = threading.Lock()
         self._users = CommitUserTransform()
         self.dropped_sessions = 0
+        self._internal_roots: dict[str, int] = {}
+        self._roots_lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def _uid(self, s: SessionInfo) -> str:
@@ -96,6 +99,15 @@ class SessionManager(Callbacks):
 
     def session_start(self, is_tracking: bool, name: str, parent_id: int, parent_object_id: str,
                       parent_object_name: str) -> tuple[int, str]:
+        return self._start(is_tracking, name, parent_id, parent_object_id, internal=False)
+
+    def start_internal(self, is_tracking: bool, name: str, parent_id: int = 0,
+                       parent_object_id: str = "") -> tuple[int, str]:
+        """A session the agent opens itself (git processing); ``rollback_open`` leaves it alone."""
+        return self._start(is_tracking, name, parent_id, parent_object_id, internal=True)
+
+    def _start(self, is_tracking: bool, name: str, parent_id: int, parent_object_id: str, *,
+               internal: bool) -> tuple[int, str]:
         if not name:
             raise SessionError("a session needs a name")
         if parent_id:
@@ -109,8 +121,9 @@ class SessionManager(Callbacks):
             self._next_id += 1
             sid = self._next_id
             folder = self.export_dir / name
-            self._sessions[sid] = SessionInfo(sid, key, name, is_tracking, parent_id,
-                                              None if is_tracking else SessionFile(folder, sid))
+            # File names carry the integration id too: session ids count from 1 in every integration.
+            file = None if is_tracking else SessionFile(folder, f"{self.entry.id}-{sid}")
+            self._sessions[sid] = SessionInfo(sid, key, name, is_tracking, parent_id, file, internal=internal)
         token = "" if self.reprocess else self.state.token(key)
         return sid, token
 
@@ -144,10 +157,20 @@ class SessionManager(Callbacks):
             s.closed = True
         self.state.discard_session(self.export_id, self._uid(s))
 
-    def rollback_open(self) -> int:
-        """Rolls back every session the integration left open (it failed or was stopped)."""
+    def internal_root(self, name: str) -> int:
+        """The agent's own tracking root session ``name`` (e.g. ``git``), opened once and shared."""
+        with self._roots_lock:
+            sid = self._internal_roots.get(name)
+            if sid is None:
+                sid, _ = self.start_internal(True, name)
+                self._internal_roots[name] = sid
+            return sid
+
+    def rollback_open(self, *, internal: bool = False) -> int:
+        """Rolls back every session the integration left open (it failed or was stopped); with
+        ``internal`` also the agent's own (git) sessions."""
         with self._lock:
-            open_sessions = [s for s in self._sessions.values() if not s.closed]
+            open_sessions = [s for s in self._sessions.values() if not s.closed and (internal or not s.internal)]
         for s in open_sessions:
             self._rollback(s)
         self.dropped_sessions += len(open_sessions)
@@ -209,6 +232,18 @@ class SessionManager(Callbacks):
         if self.git_queue is None:
             raise NotSupportedError("git processing is not available for this command")
         self.git_queue(request)
+
+    def commit_checkpoint(self, key: str, data: str) -> None:
+        """Stores a git checkpoint once everything before it is done (same durability rule as tokens)."""
+        with self._lock:
+            self._next_id += 1
+            uid = f"{self.entry.display_key}#checkpoint{self._next_id}"
+        self.state.stage_checkpoint(self.export_id, uid, key, data)
+        if self.commit_on_done:
+            self.state.commit_session(self.export_id, uid)
+
+    def checkpoint(self, key: str) -> str | None:
+        return None if self.reprocess else self.state.checkpoint(key)
 
     # -- reporting ----------------------------------------------------------------------------------
     def objects_by_model(self) -> dict[str, int]:

@@ -154,8 +154,9 @@ class StateStore:
     def _commit(self, export_id: str, session: str | None) -> None:
         with self._tx() as db:
             if session is None:
-                rows = db.execute("SELECT DISTINCT session FROM staged_tokens WHERE export_id = ? AND done = 1",
-                                  (export_id,)).fetchall()
+                rows = db.execute("SELECT session FROM staged_tokens WHERE export_id = ? AND done = 1 UNION "
+                                  "SELECT session FROM staged_checkpoints WHERE export_id = ? AND done = 1",
+                                  (export_id, export_id)).fetchall()
                 sessions = [str(r[0]) for r in rows]
             else:
                 sessions = [session]

@@ -1,0 +1,1 @@
+"""The ``git`` integration: no API, just repositories (local paths or clone urls) for git processing."""

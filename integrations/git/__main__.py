@@ -1,0 +1,4 @@
+from integrations.git.integration import GitIntegration
+from integrations.sdk import serve
+
+serve(GitIntegration)

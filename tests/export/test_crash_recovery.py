@@ -1,0 +1,68 @@
+"""Killing the agent mid-export loses nothing: the rerun's output and the first run's complete files
+together hold every object, and the state store is consistent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import orjson
+import psutil
+import pytest
+
+from integrations.mock.integration import _pull_request, _repo
+from pinpoint_agent.root import Root
+from pinpoint_agent.state import StateStore
+from tests.export.helpers import AGENT, read_export, run_cli
+
+REPOS, PRS = 12, 4000
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_sigkill_mid_export_then_rerun_loses_nothing(tmp_path):
+    """SIGKILL after the first sessions completed; the rerun fills in the rest; no temp or staged leftovers."""
+    root = tmp_path / "root"
+    ints = orjson.dumps([{"id": "m", "name": "mock", "type": 1,
+                          "config": {"repos": REPOS, "prs_per_repo": PRS, "users": 3}}]).decode()
+    args = ["export", "--integrations-json", ints, "--pinpoint-root", str(root), "--agent-config-json",
+            '{"customer_id": "c9"}']
+    proc = subprocess.Popen([*AGENT, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL)
+    plugin_pids: set[int] = set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        plugin_pids |= {c.pid for c in psutil.Process(proc.pid).children(recursive=True)
+                        if "integrations.mock" in " ".join(c.cmdline())}
+        done = list((root / "exports").rglob("sourcecode.PullRequest/*.json.gz")) if root.exists() else []
+        if len(done) >= 2:
+            break
+        assert proc.poll() is None, "export ended before it could be killed"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert plugin_pids
+    # The plugin notices its agent is gone (stdin EOF) and exits: no orphan.
+    gone, alive = psutil.wait_procs([psutil.Process(p) for p in plugin_pids if psutil.pid_exists(p)], timeout=10)
+    assert alive == []
+    first = read_export(root)
+    assert 0 < len(first.get("sourcecode.PullRequest", [])) < REPOS * PRS
+
+    rerun = run_cli(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    union = read_export(root)  # every export under the root: the killed one's complete files and the rerun's
+    expected = {_pull_request("c9", _repo("c9", r), n)["id"] for r in range(REPOS) for n in range(PRS)}
+    assert {pr["id"] for pr in union["sourcecode.PullRequest"]} == expected
+    assert not list((root / "exports").rglob("*.temp.gz"))
+
+    state = StateStore.open_root(Root(root))
+    tokens = state.tokens("mock@SOURCECODE/")
+    pr_tokens = [k for k in tokens if k.endswith("/sourcecode.PullRequest")]
+    assert len(pr_tokens) == REPOS and all(tokens[k] == "run:1" for k in pr_tokens)
+    with state._tx() as db:
+        assert db.execute("SELECT COUNT(*) FROM staged_dedup").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM staged_tokens").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM dedup WHERE model = 'sourcecode.PullRequest'").fetchone()[0] == \
+            REPOS * PRS
+    state.close()
