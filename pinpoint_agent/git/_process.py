@@ -56,9 +56,8 @@ def process_repo(
 ) -> RepoResult:
     """Emits the repository's commits (new since ``checkpoint``), branches, PR branches and commit users.
 
-    ``checkpoint=None`` processes the whole history. The returned ``RepoResult.checkpoint`` must be stored
-    only
-    once everything emitted is durable. Raises :class:`EmptyRepo` for a repository without branches, else a
+    ``checkpoint=None`` processes the whole history. Store the returned ``RepoResult.checkpoint`` only once
+    everything emitted is durable. Raises :class:`EmptyRepo` for a repository without branches, else a
     :class:`GitError` subclass.
     """
     with translating(repo=fetch.unique_name, url=fetch.url):
@@ -71,8 +70,8 @@ def process_repo(
             assert checkpoint is not None
             return RepoResult(checkpoint=checkpoint, skipped=True, incremental=True)
         incremental = checkpoint is not None and checkpoint.get("key") == key
-        old = [s for s in (checkpoint or {}).get("tips", []) if incremental and s in repo]
-        prs = [pr for pr in fetch.prs if pr.last_commit_sha and pr.last_commit_sha in repo]
+        old = [s for s in (checkpoint or {}).get("tips", []) if incremental and _present(repo, s)]
+        prs = [pr for pr in fetch.prs if _present(repo, pr.last_commit_sha)]
         for pr in fetch.prs:
             if pr not in prs:
                 log.warning(
@@ -128,6 +127,14 @@ def process_repo(
         return RepoResult(
             checkpoint=new_checkpoint(key, heads, fetch, tips), counts=out.counts, incremental=incremental
         )
+
+
+def _present(repo: pygit2.Repository, sha: str) -> bool:
+    """True when ``sha`` names an object of ``repo`` (a malformed sha is simply absent)."""
+    try:
+        return bool(sha) and sha in repo
+    except ValueError:
+        return False
 
 
 def _branch(

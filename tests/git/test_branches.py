@@ -79,6 +79,7 @@ def test_pull_request_branches(rich: GitRepo) -> None:
     prs = (
         PullRequestHead("pr1", "101", "https://h/pr/101", "wip", rich.sha("wip")),
         PullRequestHead("pr2", "102", "https://h/pr/102", "gone", "0" * 40),
+        PullRequestHead("pr3", "103", "https://h/pr/103", "junk", "not-a-sha"),
     )
     (pr,) = branches(rich.path, prs).get(PULL_REQUEST_BRANCH)
     assert (pr["pull_request_id"], pr["branch_name"], pr["ref_id"], pr["name"]) == (
