@@ -95,6 +95,98 @@ def force_historical(integration: str = typer.Argument(..., help="name@TYPE, e.g
     print(f"dropped {n} stored tokens and checkpoints of {integration}")
 
 
+def _args(agent_config_json: str | None, agent_config_file: Path | None, integrations_json: str | None,
+          integrations_file: Path | None, pinpoint_root: Path | None, integrations_dir: Path | None,
+          log_format: str, log_level: str, output_file: Path | None) -> Any:
+    from pinpoint_agent.commands import CommandArgs
+
+    return CommandArgs(agent_config_json, agent_config_file, integrations_json, integrations_file,
+                       pinpoint_root, integrations_dir, log_format, log_level, output_file)
+
+
+@app.command("validate-config", hidden=True)
+def validate_config(
+    agent_config_json: str | None = AgentJson,
+    agent_config_file: Path | None = AgentFile,
+    integrations_json: str | None = IntJson,
+    integrations_file: Path | None = IntFile,
+    output_file: Path | None = OutFile,
+    pinpoint_root: Path | None = RootOpt,
+    integrations_dir: Path | None = IntDir,
+    log_format: str = LogFormat,
+    log_level: str = LogLevel,
+) -> None:
+    """Tests one integration's connection (and a test clone where it names a repo)."""
+    from pinpoint_agent.commands import run_validate_config
+
+    args = _args(agent_config_json, agent_config_file, integrations_json, integrations_file, pinpoint_root,
+                 integrations_dir, log_format, log_level, output_file)
+    write_result(run_validate_config(args), output_file)
+
+
+@app.command("export-onboard-data", hidden=True)
+def export_onboard_data(
+    object_type: str = typer.Option(..., "--object-type", help="users|repos|projects|workconfig|calendars"),
+    agent_config_json: str | None = AgentJson,
+    agent_config_file: Path | None = AgentFile,
+    integrations_json: str | None = IntJson,
+    integrations_file: Path | None = IntFile,
+    output_file: Path | None = OutFile,
+    pinpoint_root: Path | None = RootOpt,
+    integrations_dir: Path | None = IntDir,
+    log_format: str = LogFormat,
+    log_level: str = LogLevel,
+) -> None:
+    """Writes one integration's users, repos, projects, work config or calendars."""
+    from pinpoint_agent.commands import run_export_onboard_data
+
+    args = _args(agent_config_json, agent_config_file, integrations_json, integrations_file, pinpoint_root,
+                 integrations_dir, log_format, log_level, output_file)
+    write_result(run_export_onboard_data(args, object_type), output_file)
+
+
+@app.command(hidden=True)
+def mutate(
+    mutation: str = typer.Option(..., "--mutation", help='{"fn": "PR_SET_TITLE", "data": {…}}'),
+    agent_config_json: str | None = AgentJson,
+    agent_config_file: Path | None = AgentFile,
+    integrations_json: str | None = IntJson,
+    integrations_file: Path | None = IntFile,
+    output_file: Path | None = OutFile,
+    pinpoint_root: Path | None = RootOpt,
+    integrations_dir: Path | None = IntDir,
+    log_format: str = LogFormat,
+    log_level: str = LogLevel,
+) -> None:
+    """Writes one change back to the source system (e.g. a pull request's title)."""
+    from pinpoint_agent.commands import run_mutate
+
+    args = _args(agent_config_json, agent_config_file, integrations_json, integrations_file, pinpoint_root,
+                 integrations_dir, log_format, log_level, output_file)
+    write_result(run_mutate(args, mutation), output_file)
+
+
+@app.command(hidden=True)
+def webhook(
+    data: str = typer.Option(..., "--data", help='{"headers": {…}, "body": {…}}'),
+    agent_config_json: str | None = AgentJson,
+    agent_config_file: Path | None = AgentFile,
+    integrations_json: str | None = IntJson,
+    integrations_file: Path | None = IntFile,
+    output_file: Path | None = OutFile,
+    pinpoint_root: Path | None = RootOpt,
+    integrations_dir: Path | None = IntDir,
+    log_format: str = LogFormat,
+    log_level: str = LogLevel,
+) -> None:
+    """Turns one webhook delivery into model objects."""
+    from pinpoint_agent.commands import run_webhook
+
+    args = _args(agent_config_json, agent_config_file, integrations_json, integrations_file, pinpoint_root,
+                 integrations_dir, log_format, log_level, output_file)
+    write_result(run_webhook(args, data), output_file)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from pinpoint_agent.config import load_agent_config, load_integrations
 from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.host import resolve_command
+from pinpoint_agent.interactive import parse_mutation, parse_webhook, single_integration
 from pinpoint_agent.log import register_config_secrets, register_secret, setup
+from pinpoint_agent.protocol import OnboardObjectType
 from pinpoint_agent.root import Root
 from pinpoint_agent.state import StateStore
 
@@ -69,3 +74,96 @@ def forget_integration(integration: str, pinpoint_root: Path | None) -> int:
         return state.forget(key)
     finally:
         state.close()
+
+
+# -- interactive commands (validate-config, export-onboard-data, mutate, webhook) ----------------------
+@dataclass
+class CommandArgs:
+    """The parameters every hidden command takes, as the CLI received them."""
+
+    agent_json: str | None
+    agent_file: Path | None
+    integrations_json: str | None
+    integrations_file: Path | None
+    pinpoint_root: Path | None
+    integrations_dir: Path | None
+    log_format: str
+    log_level: str
+    output_file: Path | None
+
+
+def _interactive_params(command: str, args: CommandArgs) -> tuple[Root, dict[str, Any]]:
+    """Checks the common inputs (nothing is written yet) and returns the root and the flow's parameters."""
+    agent = load_agent_config(args.agent_json, args.agent_file)
+    entry = single_integration(load_integrations(args.integrations_json, args.integrations_file), command)
+    if args.log_format not in ("text", "json"):
+        raise ConfigError(f"--log-format must be text or json, not {args.log_format!r}")
+    root = Root(args.pinpoint_root)
+    idir = args.integrations_dir or root.path / "integrations"
+    resolve_command(entry.name, idir)  # unknown integration or missing binary: exit before writing anything
+    register_config_secrets(entry.config)
+    register_secret(entry.refresh_token)
+    register_secret(agent.api_key.get_secret_value())
+    if args.output_file is not None and not args.output_file.parent.is_dir():
+        raise ConfigError(f"--output-file: folder {args.output_file.parent} does not exist")
+    config = {**entry.config, **({"refresh_token": entry.refresh_token} if entry.refresh_token else {})}
+    return root, {
+        "integrations": [{"id": entry.id, "name": entry.name, "type": int(entry.type), "config": config}],
+        "agent_config": agent.model_dump(mode="json") | {"api_key": agent.api_key.get_secret_value()},
+        "pinpoint_root": str(root.path), "integrations_dir": str(idir)}
+
+
+def _start_interactive(command: str, root: Root, args: CommandArgs) -> None:
+    """Root folders, the command's log and the Prefect API. Unlike ``Root.prepare`` this leaves ``temp/`` and
+    export output alone: an interactive command may run beside an export on the same root."""
+    try:
+        for d in (root.logs / "integrations", root.temp):
+            d.mkdir(parents=True, exist_ok=True)
+        probe = root.path / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot use {root.path} as the agent root: {exc.strerror or exc}") from exc
+    setup(command, root.logs, fmt=args.log_format, level=args.log_level,
+          stream=sys.stdout if args.output_file is not None else sys.stderr)
+    _prefect(root)
+
+
+def run_validate_config(args: CommandArgs) -> dict[str, Any]:
+    root, params = _interactive_params("validate-config", args)
+    _start_interactive("validate-config", root, args)
+    from flows.validate_config import validate_config
+
+    result: dict[str, Any] = validate_config(**params)
+    return result
+
+
+def run_export_onboard_data(args: CommandArgs, object_type: str) -> dict[str, Any]:
+    kind = OnboardObjectType.parse(object_type)
+    root, params = _interactive_params("export-onboard-data", args)
+    _start_interactive("export-onboard-data", root, args)
+    from flows.onboard import export_onboard_data
+
+    result: dict[str, Any] = export_onboard_data(**params, object_type=kind.name.lower())
+    return result
+
+
+def run_mutate(args: CommandArgs, mutation: str) -> dict[str, Any]:
+    change = parse_mutation(mutation)
+    root, params = _interactive_params("mutate", args)
+    _start_interactive("mutate", root, args)
+    from flows.mutate import mutate
+
+    result: dict[str, Any] = mutate(**params, mutation={"fn": change.fn, "data": change.data})
+    return result
+
+
+def run_webhook(args: CommandArgs, data: str) -> dict[str, Any]:
+    delivery = parse_webhook(data)
+    root, params = _interactive_params("webhook", args)
+    _start_interactive("webhook", root, args)
+    from flows.webhook import webhook
+
+    raw = orjson.loads(data)  # checked by parse_webhook; the flow takes the delivery as the backend sent it
+    result: dict[str, Any] = webhook(**params, data={"headers": delivery.headers, "body": raw["body"]})
+    return result

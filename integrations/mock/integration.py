@@ -6,7 +6,9 @@ Config (all optional)::
     {"users": 5, "repos": 2, "prs_per_repo": 3, "new_prs_per_run": 1,
      "projects": 0, "issues_per_project": 0, "git_repos": ["/path/to/repo"],
      "fail": {"mode": "raise|crash|signal|hang|flood|stdout", "after_objects": 0},
-     "mutate_delay_ms": 0}
+     "mutate_delay_ms": 0, "repo_credentials": "user:token"}
+
+``validate_config`` names ``git_repos[0]`` for the agent's test clone, with ``repo_credentials`` (if any).
 
 Each run's token is ``run:<n>``. A historical run (no token) sends everything of run 1; run ``n`` adds
 ``new_prs_per_run`` pull requests per repo, and an incremental run sends only those.
@@ -162,7 +164,8 @@ class MockIntegration(Integration):
             if not isinstance(value, int) or value < 0:
                 errors.append(f"{key} must be a non-negative integer, got {value!r}")
         git = ctx.config.get("git_repos", [])
-        return ValidateResult(errors=errors, repo_url=git[0] if git else "", server_version="mock-1.0")
+        return ValidateResult(errors=errors, repo_url=git[0] if git else "", server_version="mock-1.0",
+                              repo_credentials=str(ctx.config.get("repo_credentials", "")))
 
     def onboard_export(self, ctx: Context, object_type: OnboardObjectType) -> Any:
         cust = ctx.customer_id
