@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-import click
 import orjson
 import typer
+
+# Typer 0.29 ships its own copy of click; its usage errors are these classes, not the click package's.
+from typer._click import exceptions as click_errors
 
 from pinpoint_agent import __version__
 from pinpoint_agent.errors import PinpointError
@@ -190,11 +192,11 @@ def webhook(
 def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         fail("aborted")
-    except click.exceptions.NoArgsIsHelpError:
-        raise SystemExit(0) from None
-    except click.ClickException as exc:
+    except click_errors.NoArgsIsHelpError:
+        raise SystemExit(0) from None  # the help was printed
+    except click_errors.ClickException as exc:
         fail(exc.format_message())
     except PinpointError as exc:
         fail(str(exc))

@@ -15,12 +15,14 @@ import orjson
 import xxhash
 
 __all__ = [
+    "NO_KEY",
     "branch_id",
     "commit_id",
     "git_user_id",
     "git_user_ref_id",
     "hashcode",
     "linked_git_user_id",
+    "object_key",
     "pull_request_id",
     "repo_id",
     "user_id",
@@ -48,6 +50,10 @@ def _serialise(value: Any) -> bytes:
 
 def values(*parts: Any) -> str:
     """go-common ``hash.Values``: XXH64 of the serialised parts, 16 lower-case hex digits."""
+    try:  # the common case, all strings: one join, one hash
+        return xxhash.xxh64_hexdigest("".join(parts).encode())
+    except TypeError:
+        pass
     h = xxhash.xxh64()
     for part in parts:
         h.update(_serialise(part))
@@ -94,3 +100,24 @@ def pull_request_id(customer_id: str, ref_id: str, ref_type: str, repo_id: str) 
 
 def branch_id(ref_type: str, repo_id: str, customer_id: str, name: str, first_commit_id: str) -> str:
     return values(ref_type, repo_id, customer_id, name, first_commit_id)
+
+
+NO_KEY = (0, 0)
+_SIGN, _WRAP = 1 << 63, 1 << 64
+
+
+def object_key(obj: Mapping[str, Any]) -> tuple[int, int]:
+    """The dedup key of a datamodel object: (xxh64 of ``ref_type/id``, its ``hashcode``), both as signed
+    64-bit integers (how SQLite stores them); ``NO_KEY`` when the object has no id or no 16-hex hashcode.
+
+    Integrations send these beside the objects (``SendExportedRequest.dedup``) so the agent can dedup
+    without parsing the JSON."""
+    oid, code = obj.get("id"), obj.get("hashcode")
+    if not oid or type(code) is not str or len(code) != 16:
+        return NO_KEY
+    try:
+        h = int(code, 16)
+    except ValueError:
+        return NO_KEY
+    k = xxhash.xxh64_intdigest(f"{obj.get('ref_type', '')}/{oid}".encode())
+    return (k - _WRAP if k >= _SIGN else k), (h - _WRAP if h >= _SIGN else h)

@@ -8,28 +8,24 @@ committed with the token) into the session's output file; ``CommitUser`` session
 
 from __future__ import annotations
 
+import sys
 import threading
+from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-import xxhash
 
 from pinpoint_agent.errors import NotSupportedError, SessionError
 from pinpoint_agent.host.callbacks import Callbacks
+from pinpoint_agent.ids import NO_KEY, object_key
 from pinpoint_agent.output import SessionFile
 from pinpoint_agent.protocol import GitRepoRequest, IntegrationConfig
 from pinpoint_agent.state import StateStore
 from pinpoint_agent.users import COMMIT_USER_SESSION, CommitUserTransform
 
-_SIGN = 1 << 63
-
-
-def _signed(n: int) -> int:
-    """SQLite integers are signed 64-bit."""
-    return n - (1 << 64) if n >= _SIGN else n
 
 
 def session_key(parent_key: str | None, root: str, name: str, object_id: str = "") -> str:
@@ -49,6 +45,7 @@ class SessionInfo:
     current: int = 0
     total: int = 0
     closed: bool = False
+    compare: bool = True  # look up stored hashcodes (False when none exist for the model, or reprocessing)
     internal: bool = False  # opened by the agent itself (git processing), not by the plugin
 
 
@@ -123,7 +120,10 @@ class SessionManager(Callbacks):
             folder = self.export_dir / name
             # File names carry the integration id too: session ids count from 1 in every integration.
             file = None if is_tracking else SessionFile(folder, f"{self.entry.id}-{sid}")
-            self._sessions[sid] = SessionInfo(sid, key, name, is_tracking, parent_id, file, internal=internal)
+            info = SessionInfo(sid, key, name, is_tracking, parent_id, file, internal=internal)
+            self._sessions[sid] = info
+        if not is_tracking:
+            info.compare = not self.reprocess and self.state.has_hashes(self.root, name)
         token = "" if self.reprocess else self.state.token(key)
         return sid, token
 
@@ -177,56 +177,63 @@ class SessionManager(Callbacks):
         return len(open_sessions)
 
     # -- objects ------------------------------------------------------------------------------------
-    def send_exported(self, session_id: int, objects: Sequence[bytes]) -> None:
+    def send_exported(self, session_id: int, objects: Sequence[bytes], dedup: bytes = b"") -> None:
         s = self._get(session_id)
         if s.tracking or s.file is None:
             raise SessionError(f"session {s.key} is a tracking session and cannot send objects")
         model = s.name
-        batch = self._users(objects) if model == COMMIT_USER_SESSION else list(objects)
+        if model == COMMIT_USER_SESSION:  # users are the one model the agent makes itself
+            batch, dedup = self._users(objects), b""
+        else:
+            batch = list(objects)
         stats = self.stats.setdefault(model, ModelStats())
-        kept, staged = self._dedup(model, batch)
+        kept, staged = self._dedup(s, model, batch, dedup)
         with s.lock:
             if s.closed:
                 raise SessionError(f"session {s.key} is already done")
             s.file.write(kept)
-            if staged:
+            if len(staged):
                 self.state.stage_hashes(self.export_id, self._uid(s), self.root, model, staged)
         stats.received += len(objects)
         stats.written += len(kept)
         stats.unchanged += len(batch) - len(kept)
 
-    def _dedup(self, model: str, batch: list[bytes]) -> tuple[list[bytes], list[tuple[int, int]]]:
-        """Drops objects whose hashcode equals the last one committed for the same ref_type/id."""
+    def _dedup(self, s: SessionInfo, model: str, batch: list[bytes],
+               dedup: bytes) -> tuple[list[bytes], array]:
+        """Drops objects whose hashcode equals the last one committed for the same ref_type/id; returns
+        what to write and the (key, hash) pairs to stage. Keys come from the integration (``dedup``) or,
+        when it sent none, from parsing the objects. The hot path of an export: kept tight."""
         keyed: list[tuple[bytes, int, int]] = []
-        plain: list[bytes] = []
-        for raw in batch:
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise SessionError(f"{model}: an object is not valid JSON ({exc})") from exc
-            if not isinstance(obj, dict):
-                raise SessionError(f"{model}: objects must be JSON objects")
-            oid, code = obj.get("id"), obj.get("hashcode")
-            if not oid or not isinstance(code, str) or len(code) != 16:
-                plain.append(raw)
-                continue
-            try:
-                h = _signed(int(code, 16))
-            except ValueError:
-                plain.append(raw)
-                continue
-            k = _signed(xxhash.xxh64_intdigest(f"{obj.get('ref_type', '')}/{oid}".encode()))
+        kept: list[bytes] = []
+        given = array("q")
+        if len(dedup) == 16 * len(batch):
+            given.frombytes(dedup)
+            if sys.byteorder != "little":
+                given.byteswap()
+        elif dedup:
+            raise SessionError(f"{model}: dedup holds {len(dedup)} bytes for {len(batch)} objects")
+        for i, raw in enumerate(batch):
+            k, h = (given[2 * i], given[2 * i + 1]) if given else NO_KEY
+            if (k, h) == NO_KEY:
+                try:
+                    obj = orjson.loads(raw)
+                    k, h = object_key(obj)
+                except (orjson.JSONDecodeError, AttributeError) as exc:
+                    raise SessionError(f"{model}: objects must be JSON objects ({exc})") from exc
+                if (k, h) == NO_KEY:
+                    kept.append(raw)  # nothing to compare: always written
+                    continue
             keyed.append((raw, k, h))
+        pairs = array("q")
         if not keyed:
-            return plain, []
-        known = {} if self.reprocess else self.state.known_hashes(self.root, model, [k for _, k, _ in keyed])
-        kept = plain
-        staged = []
+            return kept, pairs
+        known = self.state.known_hashes(self.root, model, [k for _, k, _ in keyed]) if s.compare else {}
         for raw, k, h in keyed:
             if known.get(k) != h:
                 kept.append(raw)
-                staged.append((k, h))
-        return kept, staged
+                pairs.append(k)
+                pairs.append(h)
+        return kept, pairs
 
     def export_git_repo(self, request: GitRepoRequest) -> None:
         if self.git_queue is None:

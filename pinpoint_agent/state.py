@@ -10,8 +10,9 @@ state, so the next run exports the same data again: duplicates are possible, los
 from __future__ import annotations
 
 import sqlite3
+from array import array
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,13 +25,15 @@ if TYPE_CHECKING:
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
     key TEXT PRIMARY KEY, token TEXT NOT NULL, updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE IF NOT EXISTS dedup_models (
+    id INTEGER PRIMARY KEY, scope TEXT NOT NULL, model TEXT NOT NULL, UNIQUE (scope, model));
 CREATE TABLE IF NOT EXISTS dedup (
-    scope TEXT NOT NULL, model TEXT NOT NULL, key INTEGER NOT NULL, hash INTEGER NOT NULL,
-    PRIMARY KEY (scope, model, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS staged_dedup (
+    model_id INTEGER NOT NULL, key INTEGER NOT NULL, hash INTEGER NOT NULL,
+    PRIMARY KEY (model_id, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS staged_hashes (
     export_id TEXT NOT NULL, session TEXT NOT NULL, scope TEXT NOT NULL, model TEXT NOT NULL,
-    key INTEGER NOT NULL, hash INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS staged_dedup_session ON staged_dedup (export_id, session);
+    pairs BLOB NOT NULL);  -- one row per batch: int64 key, hash, key, hash… (array 'q', native order)
+CREATE INDEX IF NOT EXISTS staged_hashes_session ON staged_hashes (export_id, session);
 CREATE TABLE IF NOT EXISTS staged_tokens (
     export_id TEXT NOT NULL, session TEXT NOT NULL, key TEXT NOT NULL, token TEXT NOT NULL,
     done INTEGER NOT NULL DEFAULT 0);
@@ -108,28 +111,40 @@ class StateStore:
         prefix, end = state_key + "/", state_key + "/\U0010ffff"
         with self._tx() as db:
             n = db.execute("DELETE FROM tokens WHERE key >= ? AND key < ?", (prefix, end)).rowcount
-            db.execute("DELETE FROM dedup WHERE scope = ?", (state_key,))
+            db.execute("DELETE FROM dedup WHERE model_id IN (SELECT id FROM dedup_models WHERE scope = ?)",
+                       (state_key,))
             n += db.execute("DELETE FROM checkpoints WHERE key >= ? AND key < ?", (prefix, end)).rowcount
         return int(n)
 
     # -- dedup --------------------------------------------------------------------------------------
+    def _model_id(self, scope: str, model: str) -> int | None:
+        """The small integer that stands for (integration, model) in the dedup table."""
+        rows = self._query("SELECT id FROM dedup_models WHERE scope = ? AND model = ?", (scope, model))
+        return int(rows[0][0]) if rows else None  # type: ignore[call-overload]
+
     def known_hashes(self, scope: str, model: str, keys: Sequence[int]) -> dict[int, int]:
         """Current hashcodes of the given object keys (missing keys are new objects)."""
+        mid = self._model_id(scope, model)
         found: dict[int, int] = {}
+        if mid is None:
+            return found
         for i in range(0, len(keys), _CHUNK):
             chunk = keys[i:i + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            rows = self._query(f"SELECT key, hash FROM dedup WHERE scope = ? AND model = ? AND key IN ({marks})",
-                               (scope, model, *chunk))
+            rows = self._query(f"SELECT key, hash FROM dedup WHERE model_id = ? AND key IN ({marks})", (mid, *chunk))
             found.update((int(k), int(h)) for k, h in rows)  # type: ignore[call-overload]
         return found
 
-    def stage_hashes(self, export_id: str, session: str, scope: str, model: str,
-                     pairs: Iterable[tuple[int, int]]) -> None:
+    def has_hashes(self, scope: str, model: str) -> bool:
+        """Whether any hashcode is stored for the model (if not, a whole batch is new: no look-ups)."""
+        mid = self._model_id(scope, model)
+        return mid is not None and bool(self._query("SELECT 1 FROM dedup WHERE model_id = ? LIMIT 1", (mid,)))
+
+    def stage_hashes(self, export_id: str, session: str, scope: str, model: str, pairs: array) -> None:
+        """Stages one batch's (key, hash) pairs, packed, until the session is committed."""
         with self._tx() as db:
-            db.executemany(
-                "INSERT INTO staged_dedup (export_id, session, scope, model, key, hash) VALUES (?,?,?,?,?,?)",
-                ((export_id, session, scope, model, k, h) for k, h in pairs))
+            db.execute("INSERT INTO staged_hashes (export_id, session, scope, model, pairs) VALUES (?,?,?,?,?)",
+                       (export_id, session, scope, model, pairs.tobytes()))
 
     # -- sessions -----------------------------------------------------------------------------------
     def stage_done(self, export_id: str, session: str, key: str, token: str) -> None:
@@ -141,7 +156,7 @@ class StateStore:
     def discard_session(self, export_id: str, session: str) -> None:
         """Rollback: what the session staged is dropped; the old token stays."""
         with self._tx() as db:
-            for table in ("staged_dedup", "staged_tokens", "staged_checkpoints"):
+            for table in ("staged_hashes", "staged_tokens", "staged_checkpoints"):
                 db.execute(f"DELETE FROM {table} WHERE export_id = ? AND session = ?", (export_id, session))
 
     def commit_session(self, export_id: str, session: str) -> None:
@@ -162,19 +177,30 @@ class StateStore:
                 sessions = [session]
             for sid in sessions:
                 args = (export_id, sid)
-                db.execute("INSERT OR REPLACE INTO dedup (scope, model, key, hash) SELECT scope, model, key, hash "
-                           "FROM staged_dedup WHERE export_id = ? AND session = ? ORDER BY rowid", args)
+                latest: dict[tuple[str, str], dict[int, int]] = {}
+                for scope, model, blob in db.execute("SELECT scope, model, pairs FROM staged_hashes WHERE "
+                                                     "export_id = ? AND session = ? ORDER BY rowid", args).fetchall():
+                    pairs = array("q")
+                    pairs.frombytes(blob)
+                    latest.setdefault((scope, model), {}).update(zip(pairs[::2], pairs[1::2], strict=True))
+                for (scope, model), hashes in latest.items():
+                    db.execute("INSERT OR IGNORE INTO dedup_models (scope, model) VALUES (?, ?)", (scope, model))
+                    mid = db.execute("SELECT id FROM dedup_models WHERE scope = ? AND model = ?",
+                                     (scope, model)).fetchone()[0]
+                    # Sorted keys insert into the B-tree in order: several times faster for big sessions.
+                    db.executemany("INSERT OR REPLACE INTO dedup (model_id, key, hash) VALUES (?,?,?)",
+                                   ((mid, k, hashes[k]) for k in sorted(hashes)))
                 db.execute("INSERT OR REPLACE INTO tokens (key, token) SELECT key, token FROM staged_tokens "
                            "WHERE export_id = ? AND session = ? AND done = 1 ORDER BY rowid", args)
                 db.execute("INSERT OR REPLACE INTO checkpoints (key, data) SELECT key, data FROM staged_checkpoints "
                            "WHERE export_id = ? AND session = ? AND done = 1 ORDER BY rowid", args)
-                for table in ("staged_dedup", "staged_tokens", "staged_checkpoints"):
+                for table in ("staged_hashes", "staged_tokens", "staged_checkpoints"):
                     db.execute(f"DELETE FROM {table} WHERE export_id = ? AND session = ?", args)
 
     def discard_export(self, export_id: str | None = None) -> None:
         """Drops what an export (or, with ``None``, every earlier export) staged and never committed."""
         with self._tx() as db:
-            for table in ("staged_dedup", "staged_tokens", "staged_checkpoints"):
+            for table in ("staged_hashes", "staged_tokens", "staged_checkpoints"):
                 if export_id is None:
                     db.execute(f"DELETE FROM {table}")
                 else:

@@ -22,6 +22,8 @@ import sys
 import time
 from typing import Any
 
+import xxhash
+
 from integrations.sdk import (
     ConfigError,
     Context,
@@ -233,10 +235,23 @@ def _repo(cust: str, r: int) -> dict[str, Any]:
 
 def _pull_request(cust: str, repo: dict[str, Any], n: int) -> dict[str, Any]:
     ref = f"{repo['ref_id']}-{n}"
-    return _with_hash({
+    pr = {
         "id": pull_request_id(cust, ref, REF_TYPE, repo["id"]), "ref_id": ref, "ref_type": REF_TYPE,
         "customer_id": cust, "repo_id": repo["id"], "identifier": f"{repo['name']}#{n}",
         "title": f"Change number {n} of {repo['name']}", "description": "A pull request made by the mock.",
         "created_date": {"epoch": 1700000000000 + n * 60000}, "merged": n % 3 == 0, "closed": n % 3 != 2,
         "url": f"{repo['url']}/pull/{n}", "created_by_ref_id": str(1000 + n % 5),
-    })
+    }
+    pr["hashcode"] = _pull_request_hashcode(pr)
+    return pr
+
+
+def _pull_request_hashcode(pr: dict[str, Any]) -> str:
+    """``ids.hashcode(pr)`` with the field order and types fixed, as generated datamodel code does it:
+    about 4x faster than the generic walk, which matters when the mock feeds benchmarks."""
+    text = "".join((
+        "true" if pr["closed"] else "false", pr["created_by_ref_id"],
+        '{"epoch":%d}' % pr["created_date"]["epoch"], pr["customer_id"], pr["description"], pr["id"],
+        pr["identifier"], "true" if pr["merged"] else "false", pr["ref_id"], pr["ref_type"], pr["repo_id"],
+        pr["title"], pr["url"]))
+    return xxhash.xxh64_hexdigest(text.encode())

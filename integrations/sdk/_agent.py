@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from types import TracebackType
@@ -14,6 +16,7 @@ import grpc
 import orjson
 
 from pinpoint_agent.errors import FatalError, NotSupportedError, SessionError
+from pinpoint_agent.ids import NO_KEY, object_key
 from pinpoint_agent.protocol import GitRepoRequest
 from pinpoint_agent.protocol._gen import pinpoint_pb2 as pb
 from pinpoint_agent.protocol._gen import pinpoint_pb2_grpc
@@ -23,6 +26,13 @@ T = TypeVar("T")
 BATCH_OBJECTS = 2000
 BATCH_BYTES = 4 * 1024 * 1024
 PROGRESS_INTERVAL = 1.0
+
+
+def _little_endian(values: array) -> bytes:
+    if sys.byteorder != "little":
+        values = array("q", values)
+        values.byteswap()
+    return values.tobytes()
 
 
 def _call(fn: Callable[..., T], request: Any, what: str) -> T:
@@ -47,7 +57,7 @@ class _Sender:
 
     def __init__(self, stub: pinpoint_pb2_grpc.AgentStub) -> None:
         self._stub = stub
-        self._queue: queue.Queue[tuple[int, list[bytes]] | None] = queue.Queue(maxsize=4)
+        self._queue: queue.Queue[tuple[int, list[bytes], bytes] | None] = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="agent-sender", daemon=True)
         self._thread.start()
@@ -56,18 +66,18 @@ class _Sender:
         while (item := self._queue.get()) is not None:
             try:
                 if self._error is None:
-                    session_id, objects = item
-                    _call(self._stub.SendExported, pb.SendExportedRequest(session_id=session_id, objects=objects),
-                          "SendExported")
+                    session_id, objects, dedup = item
+                    _call(self._stub.SendExported,
+                          pb.SendExportedRequest(session_id=session_id, objects=objects, dedup=dedup), "SendExported")
             except BaseException as exc:  # noqa: BLE001 (kept and raised in the caller's thread)
                 self._error = exc
             finally:
                 self._queue.task_done()
         self._queue.task_done()
 
-    def put(self, session_id: int, objects: list[bytes]) -> None:
+    def put(self, session_id: int, objects: list[bytes], dedup: bytes) -> None:
         self.raise_error()
-        self._queue.put((session_id, objects))
+        self._queue.put((session_id, objects, dedup))
 
     def flush(self) -> None:
         self._queue.join()
@@ -96,6 +106,7 @@ class Session:
         self.last_processed = last_processed
         self.started_at = datetime.now(UTC)
         self._buffer: list[bytes] = []
+        self._keys = array("q")  # dedup (key, hash) per buffered object, sent beside them
         self._buffered_bytes = 0
         self._last_progress = 0.0
         self._closed = False
@@ -108,8 +119,13 @@ class Session:
         """Queues one object (a dict or its JSON bytes); batches go out thousands at a time."""
         if self.tracking:
             raise SessionError(f"session {self.name!r} is a tracking session and cannot send objects")
-        data = obj if isinstance(obj, bytes) else orjson.dumps(obj)
+        if isinstance(obj, bytes):
+            data, (key, code) = obj, NO_KEY
+        else:
+            data, (key, code) = orjson.dumps(obj), object_key(obj)
         self._buffer.append(data)
+        self._keys.append(key)
+        self._keys.append(code)
         self._buffered_bytes += len(data)
         if len(self._buffer) >= self.agent.batch_objects or self._buffered_bytes >= self.agent.batch_bytes:
             self._flush()
@@ -120,8 +136,8 @@ class Session:
 
     def _flush(self) -> None:
         if self._buffer:
-            self.agent._sender.put(self.id, self._buffer)
-            self._buffer, self._buffered_bytes = [], 0
+            self.agent._sender.put(self.id, self._buffer, _little_endian(self._keys))
+            self._buffer, self._keys, self._buffered_bytes = [], array("q"), 0
 
     def progress(self, current: int, total: int, *, force: bool = False) -> None:
         """Reports progress, at most about once a second unless ``force``."""
@@ -147,7 +163,7 @@ class Session:
         """Ends the session discarding what it sent; the previous token stays."""
         if self._closed:
             return
-        self._buffer, self._buffered_bytes = [], 0
+        self._buffer, self._keys, self._buffered_bytes = [], array("q"), 0
         self._closed = True
         try:
             self.agent._sender.flush()

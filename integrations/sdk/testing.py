@@ -80,7 +80,7 @@ class RecordingAgent(Callbacks):
         with self.lock:
             self._open(session_id)["rolled_back"] = True
 
-    def send_exported(self, session_id: int, objects: Sequence[bytes]) -> None:
+    def send_exported(self, session_id: int, objects: Sequence[bytes], dedup: bytes = b"") -> None:
         with self.lock:
             s = self._open(session_id)
             if s["tracking"]:

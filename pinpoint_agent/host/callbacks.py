@@ -39,7 +39,8 @@ class Callbacks:
     def session_rollback(self, session_id: int) -> None:
         raise NotSupportedError("sessions are not available for this command")
 
-    def send_exported(self, session_id: int, objects: Sequence[bytes]) -> None:
+    def send_exported(self, session_id: int, objects: Sequence[bytes], dedup: bytes = b"") -> None:
+        """``dedup``: optional packed (key, hash) int64 pairs, one per object (see ``ids.object_key``)."""
         raise NotSupportedError("sending objects is not available for this command")
 
     def export_git_repo(self, request: GitRepoRequest) -> None:
@@ -106,7 +107,7 @@ class AgentServicer(pinpoint_pb2_grpc.AgentServicer):
         return pb.Empty()
 
     def SendExported(self, r: pb.SendExportedRequest, c: grpc.ServicerContext) -> pb.Empty:  # noqa: N802
-        self._do(c, "SendExported", lambda: self.callbacks.send_exported(r.session_id, r.objects))
+        self._do(c, "SendExported", lambda: self.callbacks.send_exported(r.session_id, r.objects, r.dedup))
         return pb.Empty()
 
     def ExportGitRepo(self, r: pb.ExportGitRepoRequest, c: grpc.ServicerContext) -> pb.Empty:  # noqa: N802

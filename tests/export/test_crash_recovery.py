@@ -61,8 +61,8 @@ def test_sigkill_mid_export_then_rerun_loses_nothing(tmp_path):
     pr_tokens = [k for k in tokens if k.endswith("/sourcecode.PullRequest")]
     assert len(pr_tokens) == REPOS and all(tokens[k] == "run:1" for k in pr_tokens)
     with state._tx() as db:
-        assert db.execute("SELECT COUNT(*) FROM staged_dedup").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM staged_hashes").fetchone()[0] == 0
         assert db.execute("SELECT COUNT(*) FROM staged_tokens").fetchone()[0] == 0
-        assert db.execute("SELECT COUNT(*) FROM dedup WHERE model = 'sourcecode.PullRequest'").fetchone()[0] == \
+        assert db.execute("SELECT COUNT(*) FROM dedup JOIN dedup_models ON id = model_id WHERE model = 'sourcecode.PullRequest'").fetchone()[0] == \
             REPOS * PRS
     state.close()

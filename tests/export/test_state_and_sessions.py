@@ -117,7 +117,7 @@ def test_staged_state_of_a_killed_export_is_discarded(tmp_path, state):
     (lambda m, t, s: m.session_start(False, "x", t, "", ""), "must name its parent object"),
     (lambda m, t, s: m.session_done(999, ""), "unknown session"),
     (lambda m, t, s: (m.session_done(s, ""), m.send_exported(s, [obj(1)])), "already done"),
-    (lambda m, t, s: m.send_exported(s, [b"{not json"]), "not valid JSON"),
+    (lambda m, t, s: m.send_exported(s, [b"{not json"]), "must be JSON objects"),
 ])
 def test_session_rules_are_enforced(tmp_path, state, call, words):
     """Misuse of sessions is a SessionError with a clear message, never a crash."""
@@ -148,3 +148,26 @@ def test_leftover_temp_files_are_cleaned(tmp_path):
     (d / "1_2.json.gz").write_bytes(b"y")
     assert clean_temp_files(tmp_path / "exports") == 1
     assert [p.name for p in d.iterdir()] == ["1_2.json.gz"]
+
+
+def test_dedup_keys_sent_by_the_integration_equal_parsing(tmp_path, state):
+    """Keys an integration sends beside the objects dedup exactly as parsing the objects would."""
+    from array import array
+
+    from pinpoint_agent.ids import NO_KEY, object_key
+
+    m = manager(tmp_path, state)
+    sid, _ = m.session_start(False, "sourcecode.Repo", 0, "", "")
+    m.send_exported(sid, [obj(1), obj(2)])  # no keys: the agent parses
+    m.session_done(sid, "t1")
+    batch = [obj(1), obj(2, title="changed"), b'{"no": "id"}']
+    keys = array("q")
+    for raw in batch:
+        keys.extend(object_key(orjson.loads(raw)) if b'"id"' in raw else NO_KEY)
+    m2 = manager(tmp_path, state, export_id="e2")
+    sid, _ = m2.session_start(False, "sourcecode.Repo", 0, "", "")
+    m2.send_exported(sid, batch, keys.tobytes())
+    m2.session_done(sid, "t2")
+    assert [r.get("id") for r in read_model(tmp_path, "e2", "sourcecode.Repo")] == [None, "id2"]
+    with pytest.raises(SessionError, match="dedup holds"):
+        m2.send_exported(m2.session_start(False, "x", 0, "", "")[0], batch, b"\x00" * 8)

@@ -145,7 +145,7 @@ def test_callback_errors_reach_the_integration_not_the_agent(tmp_path):
     """A callback that fails on the agent side becomes an error of that export; the agent keeps going."""
 
     class Broken(RecordingAgent):
-        def send_exported(self, session_id, objects):
+        def send_exported(self, session_id, objects, dedup=b""):
             raise RuntimeError("disk on fire")
 
     e = entry(repos=1, prs_per_repo=5)

@@ -248,12 +248,14 @@ class SessionRollbackRequest(_message.Message):
     def __init__(self, session_id: _Optional[int] = ...) -> None: ...
 
 class SendExportedRequest(_message.Message):
-    __slots__ = ("session_id", "objects")
+    __slots__ = ("session_id", "objects", "dedup")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    DEDUP_FIELD_NUMBER: _ClassVar[int]
     session_id: int
     objects: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, session_id: _Optional[int] = ..., objects: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    dedup: bytes
+    def __init__(self, session_id: _Optional[int] = ..., objects: _Optional[_Iterable[bytes]] = ..., dedup: _Optional[bytes] = ...) -> None: ...
 
 class GitPullRequest(_message.Message):
     __slots__ = ("id", "ref_id", "url", "branch_name", "last_commit_sha")

@@ -1,0 +1,108 @@
+"""Plugin runtime benchmark: cold start, warm unary latency and SendExported throughput, mock vs host.
+
+    .venv/bin/python bench/plugin_bench.py [--objects 200000] [--cold-runs 20] [--warm-calls 2000]
+
+Cold start = spawning the mock until its first answer (handshake, health check, broker, Init and one
+ValidateConfig call). Floor printed beside it: spawning the same interpreter to run nothing, and an import
+of the SDK alone. Throughput = objects from the mock's export into a counting Agent on the host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from pinpoint_agent.host import Callbacks, IntegrationHost
+from pinpoint_agent.protocol import CallConfig, IntegrationConfig, IntegrationType
+
+
+class Counting(Callbacks):
+    def __init__(self) -> None:
+        self.objects = 0
+        self.bytes = 0
+        self.lock = threading.Lock()
+        self.next = 0
+
+    def session_start(self, is_tracking, name, parent_id, parent_object_id, parent_object_name):  # type: ignore[no-untyped-def]
+        with self.lock:
+            self.next += 1
+            return self.next, ""
+
+    def session_progress(self, session_id: int, current: int, total: int) -> None:
+        pass
+
+    def session_done(self, session_id: int, last_processed: str) -> None:
+        pass
+
+    def send_exported(self, session_id: int, objects: Sequence[bytes], dedup: bytes = b"") -> None:
+        self.objects += len(objects)
+        self.bytes += sum(len(o) for o in objects)
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--objects", type=int, default=200_000)
+    ap.add_argument("--cold-runs", type=int, default=20)
+    ap.add_argument("--warm-calls", type=int, default=2000)
+    args = ap.parse_args()
+    entry = IntegrationConfig(id="b", name="mock", type=IntegrationType.SOURCECODE, config={})
+    cfg = CallConfig(integration=entry, customer_id="bench")
+
+    floor_runs, import_runs, cold = [], [], []
+    for _ in range(args.cold_runs):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        floor_runs.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import integrations.sdk"], check=True)
+        import_runs.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        host = IntegrationHost.start(entry, Counting())
+        host.validate_config(cfg)
+        cold.append(time.perf_counter() - t)
+        host.close()
+
+    host = IntegrationHost.start(entry, Counting())
+    for _ in range(100):
+        host.validate_config(cfg)
+    warm = []
+    for _ in range(args.warm_calls):
+        t = time.perf_counter()
+        host.validate_config(cfg)
+        warm.append(time.perf_counter() - t)
+    host.close()
+
+    repos = 20
+    counting = Counting()
+    export_entry = IntegrationConfig(id="b", name="mock", type=IntegrationType.SOURCECODE,
+                                     config={"repos": repos, "prs_per_repo": args.objects // repos, "users": 0})
+    with IntegrationHost.start(export_entry, counting) as host:
+        t = time.perf_counter()
+        host.export(CallConfig(integration=export_entry, customer_id="bench"))
+        elapsed = time.perf_counter() - t
+
+    med = statistics.median
+    print(f"{'measure':44} {'value':>12}   goal")
+    print(f"{'python -c pass (floor), median':44} {med(floor_runs) * 1000:10.1f} ms")
+    print(f"{'python -c import integrations.sdk, median':44} {med(import_runs) * 1000:10.1f} ms")
+    print(f"{'cold start to first answer, median of ' + str(args.cold_runs):44} {med(cold) * 1000:10.1f} ms   "
+          f"<= 200 ms   ({med(cold) / med(floor_runs):.1f}x the bare interpreter)")
+    print(f"{'warm unary call p50':44} {pct(warm, 50) * 1000:10.3f} ms   <= 2 ms")
+    print(f"{'warm unary call p99':44} {pct(warm, 99) * 1000:10.3f} ms")
+    rate = counting.objects / elapsed
+    print(f"{'SendExported objects/s (' + str(counting.objects) + ' objects)':44} {rate:12,.0f}   >= 100,000   "
+          f"({counting.bytes / elapsed / 1e6:.1f} MB/s, {elapsed:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
