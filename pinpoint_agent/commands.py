@@ -7,6 +7,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -17,7 +18,9 @@ from pinpoint_agent.host import resolve_command
 from pinpoint_agent.interactive import parse_mutation, parse_webhook, single_integration
 from pinpoint_agent.log import register_config_secrets, register_secret, setup
 from pinpoint_agent.protocol import OnboardObjectType
+from pinpoint_agent.protocol import IntegrationConfig
 from pinpoint_agent.root import Root
+from pinpoint_agent.secretref import hide
 from pinpoint_agent.state import StateStore
 
 
@@ -33,34 +36,16 @@ def run_export(agent_json: str | None, agent_file: Path | None, integrations_jso
                integrations_file: Path | None, *, reprocess_historical: bool, pinpoint_root: Path | None,
                integrations_dir: Path | None, log_format: str, log_level: str,
                output_file: Path | None) -> dict[str, Any]:
-    agent = load_agent_config(agent_json, agent_file)
-    entries = load_integrations(integrations_json, integrations_file)
-    if log_format not in ("text", "json"):
-        raise ConfigError(f"--log-format must be text or json, not {log_format!r}")
-    root = Root(pinpoint_root)
-    idir = integrations_dir or root.path / "integrations"
-    for e in entries:
-        resolve_command(e.name, idir)  # unknown integration or missing binary: exit before writing anything
-        register_config_secrets(e.config)
-        register_secret(e.refresh_token)
-    register_secret(agent.api_key.get_secret_value())
-    if output_file is not None and not output_file.parent.is_dir():
-        raise ConfigError(f"--output-file: folder {output_file.parent} does not exist")
-    root.prepare()
-    setup("export", root.logs, fmt=log_format, level=log_level,
-          stream=sys.stdout if output_file is not None else sys.stderr)
-    _prefect(root)
+    args = CommandArgs(agent_json, agent_file, integrations_json, integrations_file, pinpoint_root,
+                       integrations_dir, log_format, log_level, output_file)
+    root, params = _params(args, lambda entries: entries)
+    # The root is cleaned (temp/, half-written output) by the flow once it holds the export lock.
+    _start("export", root, args)
     from flows.export import export
     from pinpoint_agent.display import progress_display
 
     with progress_display(enabled=log_format == "text" and sys.stderr.isatty()):
-        result: dict[str, Any] = export(
-            [{"id": e.id, "name": e.name, "type": int(e.type),
-              "config": {**e.config, **({"refresh_token": e.refresh_token} if e.refresh_token else {})}}
-             for e in entries],
-            agent_config=agent.model_dump(mode="json") | {"api_key": agent.api_key.get_secret_value()},
-            reprocess_historical=reprocess_historical, pinpoint_root=str(root.path),
-            integrations_dir=str(idir))
+        result: dict[str, Any] = export(**params, reprocess_historical=reprocess_historical)
     return result
 
 
@@ -92,28 +77,37 @@ class CommandArgs:
     output_file: Path | None
 
 
-def _interactive_params(command: str, args: CommandArgs) -> tuple[Root, dict[str, Any]]:
-    """Checks the common inputs (nothing is written yet) and returns the root and the flow's parameters."""
+def _params(args: CommandArgs, choose: Callable[[list[IntegrationConfig]], list[IntegrationConfig]]
+            ) -> tuple[Root, dict[str, Any]]:
+    """Checks the common inputs (nothing is written yet) and returns the root and the flow's parameters,
+    with every secret replaced by a reference (flow parameters are stored in Prefect)."""
     agent = load_agent_config(args.agent_json, args.agent_file)
-    entry = single_integration(load_integrations(args.integrations_json, args.integrations_file), command)
+    entries = choose(load_integrations(args.integrations_json, args.integrations_file))
     if args.log_format not in ("text", "json"):
         raise ConfigError(f"--log-format must be text or json, not {args.log_format!r}")
     root = Root(args.pinpoint_root)
     idir = args.integrations_dir or root.path / "integrations"
-    resolve_command(entry.name, idir)  # unknown integration or missing binary: exit before writing anything
-    register_config_secrets(entry.config)
-    register_secret(entry.refresh_token)
+    for entry in entries:
+        resolve_command(entry.name, idir)  # unknown integration or missing binary: exit before writing anything
+        register_config_secrets(entry.config)
+        register_secret(entry.refresh_token)
     register_secret(agent.api_key.get_secret_value())
     if args.output_file is not None and not args.output_file.parent.is_dir():
         raise ConfigError(f"--output-file: folder {args.output_file.parent} does not exist")
-    config = {**entry.config, **({"refresh_token": entry.refresh_token} if entry.refresh_token else {})}
+    integrations = [{"id": e.id, "name": e.name, "type": int(e.type),
+                     "config": {**e.config, **({"refresh_token": e.refresh_token} if e.refresh_token else {})}}
+                    for e in entries]
     return root, {
-        "integrations": [{"id": entry.id, "name": entry.name, "type": int(entry.type), "config": config}],
-        "agent_config": agent.model_dump(mode="json") | {"api_key": agent.api_key.get_secret_value()},
+        "integrations": hide(integrations),
+        "agent_config": hide(agent.model_dump(mode="json") | {"api_key": agent.api_key.get_secret_value()}),
         "pinpoint_root": str(root.path), "integrations_dir": str(idir)}
 
 
-def _start_interactive(command: str, root: Root, args: CommandArgs) -> None:
+def _interactive_params(command: str, args: CommandArgs) -> tuple[Root, dict[str, Any]]:
+    return _params(args, lambda entries: [single_integration(entries, command)])
+
+
+def _start(command: str, root: Root, args: CommandArgs) -> None:
     """Root folders, the command's log and the Prefect API. Unlike ``Root.prepare`` this leaves ``temp/`` and
     export output alone: an interactive command may run beside an export on the same root."""
     try:
@@ -131,7 +125,7 @@ def _start_interactive(command: str, root: Root, args: CommandArgs) -> None:
 
 def run_validate_config(args: CommandArgs) -> dict[str, Any]:
     root, params = _interactive_params("validate-config", args)
-    _start_interactive("validate-config", root, args)
+    _start("validate-config", root, args)
     from flows.validate_config import validate_config
 
     result: dict[str, Any] = validate_config(**params)
@@ -141,7 +135,7 @@ def run_validate_config(args: CommandArgs) -> dict[str, Any]:
 def run_export_onboard_data(args: CommandArgs, object_type: str) -> dict[str, Any]:
     kind = OnboardObjectType.parse(object_type)
     root, params = _interactive_params("export-onboard-data", args)
-    _start_interactive("export-onboard-data", root, args)
+    _start("export-onboard-data", root, args)
     from flows.onboard import export_onboard_data
 
     result: dict[str, Any] = export_onboard_data(**params, object_type=kind.name.lower())
@@ -151,7 +145,7 @@ def run_export_onboard_data(args: CommandArgs, object_type: str) -> dict[str, An
 def run_mutate(args: CommandArgs, mutation: str) -> dict[str, Any]:
     change = parse_mutation(mutation)
     root, params = _interactive_params("mutate", args)
-    _start_interactive("mutate", root, args)
+    _start("mutate", root, args)
     from flows.mutate import mutate
 
     result: dict[str, Any] = mutate(**params, mutation={"fn": change.fn, "data": change.data})
@@ -161,7 +155,7 @@ def run_mutate(args: CommandArgs, mutation: str) -> dict[str, Any]:
 def run_webhook(args: CommandArgs, data: str) -> dict[str, Any]:
     delivery = parse_webhook(data)
     root, params = _interactive_params("webhook", args)
-    _start_interactive("webhook", root, args)
+    _start("webhook", root, args)
     from flows.webhook import webhook
 
     raw = orjson.loads(data)  # checked by parse_webhook; the flow takes the delivery as the backend sent it

@@ -8,10 +8,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.protocol import IntegrationConfig, IntegrationType
+from pinpoint_agent.secretref import reveal
 
 
 class AgentConfig(BaseModel):
@@ -28,6 +29,11 @@ class AgentConfig(BaseModel):
         default=1800.0, description="seconds without any callback before an integration counts as hung")
     backend_url: str = Field(default="", description="where results are uploaded; empty: local files only")
     api_key: SecretStr = Field(default=SecretStr(""), description="the agent's backend key")
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _reveal(cls, value: Any) -> Any:
+        return reveal(value)
 
 
 def _load_json(text: str | None, file: Path | None, what: str) -> Any:
@@ -93,7 +99,7 @@ def load_integrations(text: str | None, file: Path | None) -> list[IntegrationCo
         config = raw.get("config", {}) or {}
         if not isinstance(config, dict):
             raise ConfigError(f"integration {name}: config must be a JSON object")
-        config = dict(config)
+        config = reveal(dict(config))
         refresh = config.pop("refresh_token", "")
         entry = IntegrationConfig(id=str(raw.get("id") or i), name=backend_name(name, config), type=itype,
                                   config=config, use_oauth=bool(refresh), refresh_token=str(refresh or ""))

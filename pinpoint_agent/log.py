@@ -23,11 +23,16 @@ def register_secret(value: str) -> None:
         _secrets.add(value)
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether a config key names a secret (token, api_key, password…)."""
+    return any(s in key.lower() for s in _SECRET_KEYS)
+
+
 def register_config_secrets(config: Any) -> None:
     """Registers every string under a secret-looking key, at any depth."""
     if isinstance(config, dict):
         for k, v in config.items():
-            if isinstance(v, str) and any(s in k.lower() for s in _SECRET_KEYS):
+            if isinstance(v, str) and is_secret_key(k):
                 register_secret(v)
             else:
                 register_config_secrets(v)

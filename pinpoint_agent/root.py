@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -23,6 +24,7 @@ from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.output import clean_temp_files
 
 DEFAULT_ROOT = Path("~/.pinpoint/next")
+TEMP_GRACE = 600.0  # seconds: temp entries younger than this may belong to a command still running
 
 
 class Root:
@@ -57,15 +59,19 @@ class Root:
         return self.path / "prefect"
 
     def prepare(self) -> None:
-        """Creates the layout, checks it is writable, wipes temp/ and removes half-written output."""
+        """Creates the layout, checks it is writable, wipes old temp/ entries and removes half-written
+        export output. Call it holding the export lock: it must not run beside an export."""
         try:
             for d in (self.path, self.logs / "integrations", self.repos_cache, self.exports, self.path / "state"):
                 d.mkdir(parents=True, exist_ok=True)
             probe = self.path / ".write-probe"
             probe.write_bytes(b"")
             probe.unlink()
-            shutil.rmtree(self.temp, ignore_errors=True)
-            self.temp.mkdir()
+            self.temp.mkdir(exist_ok=True)
+            cutoff = time.time() - TEMP_GRACE
+            for item in self.temp.iterdir():  # left by earlier runs; fresh ones may belong to a running command
+                if item.lstat().st_mtime < cutoff:
+                    shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
             clean_temp_files(self.exports)
         except OSError as exc:
             raise ConfigError(f"cannot use {self.path} as the agent root: {exc.strerror or exc}") from exc

@@ -93,3 +93,27 @@ def test_force_historical_drops_tokens(tmp_path, mock_file, prefect_api):
     assert run_cli("export", "--integrations-file", str(mock_file), "--pinpoint-root", str(root),
                    "--output-file", str(out)).returncode == 0
     assert orjson.loads(out.read_bytes())["integrations"][0]["incremental"] is False
+
+
+def test_secrets_stay_out_of_prefect_logs_and_output(tmp_path, prefect_api):
+    """A token in an integration's config reaches neither Prefect's stored parameters, nor a log, nor output."""
+    import httpx
+
+    token = "tok-" + "9f8e7d6c5b4a" * 2
+    ints = [{"id": "s", "name": "mock", "type": 1, "config": {"repos": 1, "prs_per_repo": 2, "api_key": token}}]
+    root, out = tmp_path / "root", tmp_path / "r.json"
+    proc = run_cli("export", "--integrations-json", orjson.dumps(ints).decode(), "--pinpoint-root", str(root),
+                   "--output-file", str(out), "--log-level", "debug")
+    assert proc.returncode == 0, proc.stderr
+    runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={"limit": 200}, timeout=30).json()
+    assert runs and token not in orjson.dumps(runs).decode()
+    assert any(str(r["parameters"]).count("secret-ref:") for r in runs)
+    import os
+    from pathlib import Path
+
+    prefect_home = Path(os.environ["PREFECT_HOME"])  # the session's server keeps its database there
+    for f in [out, *root.rglob("*"), *prefect_home.rglob("*")]:
+        if f.is_file():
+            data = f.read_bytes()
+            assert token.encode() not in data, f
+    assert token not in proc.stdout + proc.stderr
