@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import structlog
 
 from pinpoint_agent.config import load_agent_config, load_integrations
 from pinpoint_agent.errors import ConfigError
@@ -29,7 +30,8 @@ def _prefect(root: Root) -> None:
     from pinpoint_agent.prefect_server import ensure_api
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    ensure_api(root.prefect_home)
+    api = ensure_api(root.prefect_home)
+    structlog.get_logger(__name__).info("prefect", ui=api.removesuffix("/api"))
 
 
 def run_export(agent_json: str | None, agent_file: Path | None, integrations_json: str | None,
