@@ -22,7 +22,8 @@ from tasks.integration import export_integration
 from tasks.progress import summary_rows
 
 
-@flow(name="export", task_runner=ThreadPoolTaskRunner(max_workers=64), log_prints=False)
+# (Prefect types task_runner generically; a ThreadPoolTaskRunner is what it expects.)
+@flow(name="export", task_runner=ThreadPoolTaskRunner(max_workers=64), log_prints=False)  # type: ignore[arg-type]
 def export(integrations: list[dict[str, Any]], agent_config: dict[str, Any] | None = None,
            reprocess_historical: bool = False, pinpoint_root: str | None = None,
            integrations_dir: str | None = None, output_file: str | None = None) -> dict[str, Any]:

@@ -29,7 +29,8 @@ AgentFile = typer.Option(None, "--agent-config-file", help="agent config JSON fi
 IntJson = typer.Option(None, "--integrations-json", help='integrations: [{"id","name","type","config"}]')
 IntFile = typer.Option(None, "--integrations-file", help="integrations JSON file")
 OutFile = typer.Option(None, "--output-file", help="where the result JSON goes [default: stdout]")
-IntDir = typer.Option(None, "--integrations-dir", help="external integration executables [default: <root>/integrations]")
+IntDir = typer.Option(None, "--integrations-dir",
+                      help="external integration executables [default: <root>/integrations]")
 LogFormat = typer.Option("text", "--log-format", help="text|json")
 LogLevel = typer.Option("info", "--log-level", help="debug|info|warning|error")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,8 +18,7 @@ from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.host import resolve_command
 from pinpoint_agent.interactive import parse_mutation, parse_webhook, single_integration
 from pinpoint_agent.log import register_config_secrets, register_secret, setup
-from pinpoint_agent.protocol import OnboardObjectType
-from pinpoint_agent.protocol import IntegrationConfig
+from pinpoint_agent.protocol import IntegrationConfig, OnboardObjectType
 from pinpoint_agent.root import Root
 from pinpoint_agent.secretref import hide
 from pinpoint_agent.state import StateStore

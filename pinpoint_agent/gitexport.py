@@ -17,7 +17,6 @@ from pinpoint_agent.exporter import ExportJob, GitJob, GitOutcome
 from pinpoint_agent.git import EmptyRepo, GitError, GitFetch, PullRequestHead, process_repo, update_mirror
 from pinpoint_agent.log import mask, register_secret
 from pinpoint_agent.protocol import GitRepoRequest
-from pinpoint_agent.sessions import SessionManager
 
 log = structlog.get_logger(__name__)
 

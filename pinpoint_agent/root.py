@@ -97,7 +97,8 @@ class RootLock:
             holder = self._file.read().strip() or "another process"
             self._file.close()
             self._file = None
-            raise ConfigError(f"another {self.name} is running on this root ({holder}); try again when it ends")
+            raise ConfigError(
+                f"another {self.name} is running on this root ({holder}); try again when it ends") from None
         self._file.truncate(0)
         self._file.write(f"pid {os.getpid()}")
         self._file.flush()

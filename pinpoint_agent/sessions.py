@@ -27,7 +27,6 @@ from pinpoint_agent.state import StateStore
 from pinpoint_agent.users import COMMIT_USER_SESSION, CommitUserTransform
 
 
-
 def session_key(parent_key: str | None, root: str, name: str, object_id: str = "") -> str:
     """The state key of a session: ``root/name`` for a root, ``parent/object_id/name`` for a child."""
     return f"{root}/{name}" if parent_key is None else f"{parent_key}/{object_id}/{name}"
@@ -199,7 +198,7 @@ class SessionManager(Callbacks):
         stats.unchanged += len(batch) - len(kept)
 
     def _dedup(self, s: SessionInfo, model: str, batch: list[bytes],
-               dedup: bytes) -> tuple[list[bytes], array]:
+               dedup: bytes) -> tuple[list[bytes], array[int]]:
         """Drops objects whose hashcode equals the last one committed for the same ref_type/id; returns
         what to write and the (key, hash) pairs to stage. Keys come from the integration (``dedup``) or,
         when it sent none, from parsing the objects. The hot path of an export: kept tight."""

@@ -10,8 +10,8 @@ state, so the next run exports the same data again: duplicates are possible, los
 from __future__ import annotations
 
 import sqlite3
-from array import array
 import threading
+from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -140,7 +140,7 @@ class StateStore:
         mid = self._model_id(scope, model)
         return mid is not None and bool(self._query("SELECT 1 FROM dedup WHERE model_id = ? LIMIT 1", (mid,)))
 
-    def stage_hashes(self, export_id: str, session: str, scope: str, model: str, pairs: array) -> None:
+    def stage_hashes(self, export_id: str, session: str, scope: str, model: str, pairs: array[int]) -> None:
         """Stages one batch's (key, hash) pairs, packed, until the session is committed."""
         with self._tx() as db:
             db.execute("INSERT INTO staged_hashes (export_id, session, scope, model, pairs) VALUES (?,?,?,?,?)",

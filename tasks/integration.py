@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from pinpoint_agent.exporter import ExportJob, IntegrationOutcome, run_integration
 from pinpoint_agent.protocol import IntegrationConfig
-from pinpoint_agent.sessions import SessionManager
+from pinpoint_agent.sessions import SessionInfo, SessionManager
 from tasks.progress import ProgressArtifact
 
 
@@ -19,7 +19,13 @@ def export_integration(job: ExportJob, entry: IntegrationConfig, manager: Sessio
     """Runs one integration's export in its own plugin process; failures come back in the outcome."""
     artifact = ProgressArtifact(entry.display_key)
     previous = manager.on_progress
-    manager.on_progress = lambda s: (artifact.update(manager, s), previous and previous(s))  # type: ignore[func-returns-value]
+
+    def on_progress(session: SessionInfo) -> None:
+        artifact.update(manager, session)
+        if previous is not None:
+            previous(session)
+
+    manager.on_progress = on_progress
     try:
         return run_integration(job, entry, manager, cancel=cancel)
     finally:

@@ -251,7 +251,7 @@ def _pull_request_hashcode(pr: dict[str, Any]) -> str:
     about 4x faster than the generic walk, which matters when the mock feeds benchmarks."""
     text = "".join((
         "true" if pr["closed"] else "false", pr["created_by_ref_id"],
-        '{"epoch":%d}' % pr["created_date"]["epoch"], pr["customer_id"], pr["description"], pr["id"],
+        f'{{"epoch":{pr["created_date"]["epoch"]}}}', pr["customer_id"], pr["description"], pr["id"],
         pr["identifier"], "true" if pr["merged"] else "false", pr["ref_id"], pr["ref_type"], pr["repo_id"],
         pr["title"], pr["url"]))
     return xxhash.xxh64_hexdigest(text.encode())

@@ -28,7 +28,7 @@ BATCH_BYTES = 4 * 1024 * 1024
 PROGRESS_INTERVAL = 1.0
 
 
-def _little_endian(values: array) -> bytes:
+def _little_endian(values: array[int]) -> bytes:
     if sys.byteorder != "little":
         values = array("q", values)
         values.byteswap()
@@ -208,11 +208,14 @@ class AgentClient:
         _call(self._stub.ExportGitRepo, request.to_proto(), "ExportGitRepo")
 
     def oauth_access_token(self) -> str:
-        return _call(self._stub.OAuthNewAccessToken, pb.Empty(), "OAuthNewAccessToken").token
+        token: str = _call(self._stub.OAuthNewAccessToken, pb.Empty(), "OAuthNewAccessToken").token
+        return token
 
     def oauth_access_token_from_refresh_token(self, name: str, refresh_token: str) -> str:
         req = pb.OAuthRefreshRequest(name=name, refresh_token=refresh_token)
-        return _call(self._stub.OAuthNewAccessTokenFromRefreshToken, req, "OAuthNewAccessTokenFromRefreshToken").token
+        token: str = _call(self._stub.OAuthNewAccessTokenFromRefreshToken, req,
+                           "OAuthNewAccessTokenFromRefreshToken").token
+        return token
 
     def pause(self, message: str, resume_at: datetime) -> None:
         """Tells the agent the integration waits (e.g. a rate limit) until ``resume_at``."""
@@ -223,7 +226,8 @@ class AgentClient:
         _call(self._stub.SendResumeEvent, pb.ResumeEventRequest(message=message), "SendResumeEvent")
 
     def webhook_url(self) -> str:
-        return _call(self._stub.GetWebhookURL, pb.Empty(), "GetWebhookURL").url
+        url: str = _call(self._stub.GetWebhookURL, pb.Empty(), "GetWebhookURL").url
+        return url
 
     def flush(self) -> None:
         self._sender.flush()

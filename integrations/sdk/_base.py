@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-
 from integrations.sdk._agent import AgentClient
 from integrations.sdk._log import Logger, get_logger
 from pinpoint_agent.errors import NotSupportedError

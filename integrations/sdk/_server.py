@@ -119,7 +119,7 @@ class _Servicer(pinpoint_pb2_grpc.IntegrationServicer):
         return result
 
 
-class _Health(health_pb2_grpc.HealthServicer):
+class _Health(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
     """``grpc.health.v1`` with one service, ``plugin``, always SERVING while the server runs.
 
     Written here rather than using grpc_health's servicer, whose import costs ~30 ms of cold start."""

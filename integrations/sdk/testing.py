@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import grpc
@@ -159,7 +159,7 @@ class IntegrationContract:
         """Each call the integration does not offer answers NotSupported, and the process stays healthy."""
         h, _ = host
         cfg = CallConfig(integration=self.entry(), customer_id="contract")
-        calls = {
+        calls: dict[str, Callable[[], object]] = {
             "mutate": lambda: h.mutate(cfg, "CONTRACT_NO_SUCH_FN", {}),
             "webhook": lambda: h.webhook(cfg, {"X-Contract": "1"}, b"{}"),
             "onboard_calendars": lambda: h.onboard_export(cfg, OnboardObjectType.CALENDARS),

@@ -96,7 +96,8 @@ class IntegrationHost:
                 raise self.process.crash_error("start-up") from exc
             raise PluginStartError(self.key, f"health check failed: {_rpc_text(exc)}") from exc
         if status != health_pb2.HealthCheckResponse.SERVING:
-            raise PluginStartError(self.key, f"health check says {health_pb2.HealthCheckResponse.ServingStatus.Name(status)}")
+            name = health_pb2.HealthCheckResponse.ServingStatus.Name(status)
+            raise PluginStartError(self.key, f"health check says {name}")
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="agent-cb"),
                                    options=GRPC_OPTIONS)
         pinpoint_pb2_grpc.add_AgentServicer_to_server(self.servicer, self._server)
@@ -166,7 +167,7 @@ class IntegrationHost:
     def onboard_export(self, config: CallConfig, object_type: OnboardObjectType, *,
                        timeout: float | None = None) -> OnboardResult:
         resp = self._call("onboard-export", self._stub.OnboardExport,
-                          pb.OnboardExportRequest(config=config.to_proto(), object_type=int(object_type)),
+                          pb.OnboardExportRequest(config=config.to_proto(), object_type=int(object_type)),  # type: ignore[arg-type]
                           timeout=timeout)
         self._raise_wire_error(resp.error)
         return OnboardResult.from_proto(resp)

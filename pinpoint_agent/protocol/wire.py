@@ -75,7 +75,8 @@ class IntegrationConfig:
 
     def to_proto(self) -> pb.IntegrationConfig:
         return pb.IntegrationConfig(
-            id=self.id, name=self.name, type=int(self.type), config_json=orjson.dumps(self.config),
+            id=self.id, name=self.name, type=int(self.type),  # type: ignore[arg-type]
+            config_json=orjson.dumps(self.config),
             use_oauth=self.use_oauth,
         )
 
