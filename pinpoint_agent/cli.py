@@ -190,9 +190,34 @@ def webhook(
     write_result(run_webhook(args, data), output_file)
 
 
+@app.command()
+def enroll(
+    code: str = typer.Argument(..., help="one-time enroll code from the backend"),
+    backend_url: str = typer.Option(..., "--backend-url", envvar="PINPOINT_BACKEND_URL",
+                                    help="base url of the backend API, e.g. https://api.example.com"),
+    pinpoint_root: Path | None = RootOpt,
+) -> None:
+    """Registers this agent with the backend and writes <root>/config.json (0600); refuses to overwrite it."""
+    from pinpoint_agent.commands import run_enroll
+
+    print(run_enroll(code, backend_url, pinpoint_root))
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is somewhere in the exception's chain (libraries wrap it)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt) or "KeyboardInterrupt" in str(current):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except typer.Abort:
         fail("aborted")
     except click_errors.NoArgsIsHelpError:
@@ -203,11 +228,19 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted")
-    except Exception as exc:  # a bug: the traceback goes to the command's log, the user gets one line
-        import structlog
+    except Exception as exc:  # a bug: the traceback goes to the command's log file, the user gets one line
+        if _interrupted(exc):
+            fail("interrupted")
+        import traceback
 
-        structlog.get_logger("pinpoint_agent.cli").error("unexpected error", exc_info=True)
+        from pinpoint_agent.log import write_to_file
+
+        write_to_file("unexpected error\n" + traceback.format_exc())
         fail(f"unexpected error: {type(exc).__name__}: {exc} (the traceback is in the command's log)")
+    if code == 130:  # Typer's answer to Ctrl-C outside standalone mode
+        fail("interrupted")
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ def _prefect(root: Root) -> None:
     """Prefect settings for a one-shot command, then the root's reusable local server (or PREFECT_API_URL)."""
     from pinpoint_agent.prefect_server import ensure_api
 
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # Prefect's own console lines (with task tracebacks) stay off the terminal; its logs still reach the
+    # API and the UI. What the user reads are the agent's lines and the one-line errors.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     api = ensure_api(root.prefect_home)
     structlog.get_logger(__name__).info("prefect", ui=api.removesuffix("/api"))
 
@@ -40,6 +42,7 @@ def run_export(agent_json: str | None, agent_file: Path | None, integrations_jso
     args = CommandArgs(agent_json, agent_file, integrations_json, integrations_file, pinpoint_root,
                        integrations_dir, log_format, log_level, output_file)
     root, params = _params(args, lambda entries: entries)
+    _check_backend(root, args)
     # The root is cleaned (temp/, half-written output) by the flow once it holds the export lock.
     _start("export", root, args)
     from flows.export import export
@@ -48,6 +51,31 @@ def run_export(agent_json: str | None, agent_file: Path | None, integrations_jso
     with progress_display(enabled=log_format == "text" and sys.stderr.isatty()):
         result: dict[str, Any] = export(**params, reprocess_historical=reprocess_historical)
     return result
+
+
+def _check_backend(root: Root, args: CommandArgs) -> None:
+    """Half a backend in the agent config or an unusable config.json: exit 1 before anything runs."""
+    from pinpoint_agent.exporter import backend_target
+
+    backend_target(root, load_agent_config(args.agent_json, args.agent_file))
+
+
+def run_enroll(code: str, backend_url: str, pinpoint_root: Path | None) -> str:
+    """Trades a one-time enroll code for ``<root>/config.json`` (0600); returns the line to print.
+    Secrets the backend sends with it go to ``<root>/secrets.json``, encrypted with the new local key."""
+    import httpx
+
+    from pinpoint_agent.backend import enroll, make_client
+
+    root = Root(pinpoint_root)
+    setup("enroll", None, level="error", stream=sys.stderr)
+    try:
+        with make_client(timeout=httpx.Timeout(30.0, connect=10.0)) as client:
+            config = enroll(code, backend_url=backend_url, root=root.path, client=client)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the agent config under {root.path}: {exc.strerror or exc}") from exc
+    return (f"enrolled as device {config.device_id} of customer {config.customer_id} "
+            f"(channel {config.channel}); config written to {root.config_file}")
 
 
 def forget_integration(integration: str, pinpoint_root: Path | None) -> int:

@@ -11,15 +11,17 @@ from pinpoint_agent.sessions import SessionInfo
 
 
 @contextmanager
-def progress_display(enabled: bool) -> Iterator[None]:
+def progress_display(enabled: bool, console: Any = None) -> Iterator[None]:
+    """Live bars on ``console`` (default: stderr) while the block runs; nothing when not ``enabled``."""
     if not enabled:
         yield
         return
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     bars: dict[str, Any] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
-                  TimeElapsedColumn(), transient=False) as ui:
+                  TimeElapsedColumn(), transient=False, console=console or Console(stderr=True)) as ui:
 
         def on_progress(s: SessionInfo) -> None:
             integration = s.key.split("/", 1)[0]

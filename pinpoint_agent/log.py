@@ -109,3 +109,10 @@ def setup(command: str, root_logs: Path | None, *, fmt: str = "text", level: str
         cache_logger_on_first_use=False,
     )
     return path
+
+
+def write_to_file(text: str) -> None:
+    """Writes to the command's log file only (e.g. a traceback the terminal should not show)."""
+    if _file is not None:
+        _file.write(mask(text))
+        _file.flush()

@@ -52,6 +52,21 @@ def test_two_exports_first_historical_then_incremental(tmp_path, mock_file):
     assert "incremental=True" in log and "incremental=False" not in log  # the log holds the last run only
 
 
+def test_export_leaves_progress_and_summary_artifacts(tmp_path, mock_file, prefect_api):
+    """The Prefect UI shows a progress artifact per integration (at 100%) and an export-summary table."""
+    import httpx
+
+    root = tmp_path / "root"
+    assert run_cli("export", "--integrations-file", str(mock_file), "--pinpoint-root", str(root)).returncode == 0
+    arts = httpx.post(f"{prefect_api}/artifacts/latest/filter", json={"limit": 200}, timeout=30).json()
+    by_key = {a["key"]: a for a in arts}
+    assert by_key["progress-mock-sourcecode-m1"]["data"] == 100.0
+    table = orjson.loads(by_key["export-summary"]["data"]) if isinstance(by_key["export-summary"]["data"], str) \
+        else by_key["export-summary"]["data"]
+    rows = {r["model"]: r for r in table}
+    assert rows["sourcecode.PullRequest"]["objects"] == 120 and rows["sourcecode.PullRequest"]["mode"] == "historical"
+
+
 @pytest.mark.usefixtures("prefect_api")
 def test_reprocess_historical_sends_everything_again(tmp_path, mock_file):
     """--reprocess-historical ignores stored tokens and dedup: the full data set comes out again."""

@@ -66,3 +66,28 @@ def test_sigkill_mid_export_then_rerun_loses_nothing(tmp_path):
         assert db.execute("SELECT COUNT(*) FROM dedup JOIN dedup_models ON id = model_id WHERE model = 'sourcecode.PullRequest'").fetchone()[0] == \
             REPOS * PRS
     state.close()
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_ctrl_c_stops_the_export_reaps_the_plugin_and_says_one_line(tmp_path):
+    """SIGINT mid-export: exit 1 with one line, the plugin process is gone, no half-written file stays."""
+    root = tmp_path / "root"
+    ints = orjson.dumps([{"id": "m", "name": "mock", "type": 1,
+                          "config": {"repos": 5, "prs_per_repo": 5000, "fail": {"mode": "hang", "after_objects": 9000}}}]).decode()
+    proc = subprocess.Popen([*AGENT, "export", "--integrations-json", ints, "--pinpoint-root", str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    plugin = None
+    deadline = time.monotonic() + 120
+    while plugin is None and time.monotonic() < deadline:
+        kids = [c for c in psutil.Process(proc.pid).children(recursive=True)
+                if "integrations.mock" in " ".join(c.cmdline())]
+        plugin = kids[0] if kids else None
+        time.sleep(0.05)
+    assert plugin is not None
+    time.sleep(1.0)  # let it send a few batches, then hang
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert err.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in err
+    assert psutil.wait_procs([plugin], timeout=10)[1] == []
+    assert not list((root / "exports").rglob("*.temp.gz"))
