@@ -1,25 +1,36 @@
-"""The ``export`` command as a Prefect flow: every integration in parallel, git repos as they are queued."""
+"""The ``export`` command as a Prefect flow: every integration in parallel, git repos as they are queued, and,
+where a backend is configured, the upload before anything the export staged becomes current."""
 
 from __future__ import annotations
 
 import queue
+import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
+import structlog
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from pinpoint_agent.backend import BackendTarget, make_client, report_failure, ship_logs, upload_section
 from pinpoint_agent.config import AgentConfig, load_integrations
-from pinpoint_agent.exporter import ExportJob, GitJob, GitOutcome, IntegrationOutcome
+from pinpoint_agent.errors import PinpointError
+from pinpoint_agent.exporter import ExportJob, GitJob, GitOutcome, IntegrationOutcome, backend_target
 from pinpoint_agent.progress import notify
 from pinpoint_agent.root import Root
 from tasks.git import git_repo
 from tasks.integration import export_integration
 from tasks.progress import summary_rows
+from tasks.upload import upload_export
+
+log = structlog.get_logger(__name__)
 
 
 # (Prefect types task_runner generically; a ThreadPoolTaskRunner is what it expects.)
@@ -32,33 +43,74 @@ def export(integrations: list[dict[str, Any]], agent_config: dict[str, Any] | No
     agent = AgentConfig.model_validate(agent_config or {})
     entries = load_integrations(orjson.dumps(integrations).decode(), None)
     with root.exclusive("export"):
+        target = backend_target(root, agent)  # agent config's backend, else config.json, else none
+        if target is not None:
+            agent = agent.model_copy(update={"customer_id": target.customer_id})
+        # With a backend, tokens, dedup hashes and git checkpoints stay staged until the upload succeeded.
         job = ExportJob.begin(root, agent, reprocess_historical=reprocess_historical,
-                              integrations_dir=Path(integrations_dir) if integrations_dir else None)
-        git_queue: queue.Queue[GitJob] = queue.Queue()
-        managers = [job.manager(e, git_submit=git_queue.put, on_progress=notify) for e in entries]
-        cancel = threading.Event()
-        exports = [export_integration.submit(job, e, m, cancel) for e, m in zip(entries, managers, strict=True)]
-        repos: list[PrefectFuture[GitOutcome]] = []
-        try:
-            while True:  # git repos start while the API exports go on
-                pending = wait(exports, timeout=0.2).not_done
-                while not git_queue.empty():
-                    repos.append(git_repo.submit(job, git_queue.get()))
-                if not pending:
-                    break
-            wait(repos)
-        except BaseException:
-            cancel.set()
-            raise
-        outcomes = [_outcome(f, e, m) for f, e, m in zip(exports, entries, managers, strict=True)]
-        git = [f.result() for f in repos]
-        result = job.finish(outcomes, git)
+                              integrations_dir=Path(integrations_dir) if integrations_dir else None,
+                              commit_on_done=target is None)
+        with _backend_client(job, target) as client:
+            git_queue: queue.Queue[GitJob] = queue.Queue()
+            managers = [job.manager(e, git_submit=git_queue.put, on_progress=notify) for e in entries]
+            cancel = threading.Event()
+            exports = [export_integration.submit(job, e, m, cancel) for e, m in zip(entries, managers, strict=True)]
+            repos: list[PrefectFuture[GitOutcome]] = []
+            try:
+                while True:  # git repos start while the API exports go on
+                    pending = wait(exports, timeout=0.2).not_done
+                    while not git_queue.empty():
+                        repos.append(git_repo.submit(job, git_queue.get()))
+                    if not pending:
+                        break
+                wait(repos)
+            except BaseException:
+                cancel.set()
+                raise
+            outcomes = [_outcome(f, e, m) for f, e, m in zip(exports, entries, managers, strict=True)]
+            git = [f.result() for f in repos]
+            result = job.finish(outcomes, git)
+            if target is not None and client is not None:
+                result["upload"] = _deliver(job, target, client, result)
         job.state.close()
     create_table_artifact(summary_rows(result), key="export-summary",
                           description=f"Export {result['export_id']}: objects per integration and model")
     if output_file:
         Path(output_file).write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     return result
+
+
+@contextmanager
+def _backend_client(job: ExportJob, target: BackendTarget | None) -> Iterator[httpx.Client | None]:
+    """The backend's client for the export, with the export's log lines shipped to it meanwhile."""
+    if target is None:
+        yield None
+        return
+    with make_client(target) as client, ship_logs(client, target, export_id=job.export_id):
+        log.info("export forwards to the backend", backend=target.backend_url, config=target.source)
+        yield client
+
+
+def _deliver(job: ExportJob, target: BackendTarget, client: httpx.Client, result: dict[str, Any]) -> dict[str, Any]:
+    """Upload and report the export; only then do its tokens, dedup hashes and checkpoints become current.
+    After a failure they are dropped, so the next export sends the same data again. Either way the local copy
+    goes: the backend holds the data, or the next export rebuilds it."""
+    try:
+        uploaded = upload_export(job, target, client, result)
+    except Exception as exc:  # noqa: BLE001 (whatever failed, the backend lacks this export: send it all again)
+        job.state.discard_export(job.export_id)
+        error = str(exc) if isinstance(exc, PinpointError) else f"{type(exc).__name__}: {exc}"
+        log.error("upload failed; the next export sends this data again", error=error)
+        unreported = report_failure(client, target, export_id=job.export_id, error=error, result=result,
+                                    started_at=job.started_at)
+        if unreported:
+            log.warning("could not report the failed upload", error=unreported)
+        section = upload_section(None, error)
+    else:
+        job.state.commit_export(job.export_id)
+        section = upload_section(uploaded)
+    shutil.rmtree(job.export_dir, ignore_errors=True)
+    return section
 
 
 def _outcome(future: PrefectFuture[IntegrationOutcome], entry: Any, manager: Any) -> IntegrationOutcome:

@@ -5,6 +5,9 @@
     git = process_git_repo(job, git_job)                               # one per queued repo, in parallel
     result = job.finish(outcomes, git_results)                          # the result JSON
 
+With a backend (``commit_on_done=False``) nothing a session staged becomes current until the flow calls
+``job.state.commit_export(job.export_id)`` after the upload; ``discard_export`` drops it after a failed one.
+
 Errors of one integration are caught here and reported in its result; setup errors propagate.
 """
 
@@ -15,11 +18,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from pinpoint_agent.backend import BackendTarget, resolve_target
 from pinpoint_agent.config import AgentConfig
 from pinpoint_agent.errors import PinpointError
 from pinpoint_agent.host import Cancelled, IntegrationHost
@@ -73,6 +78,7 @@ class ExportJob:
     integrations_dir: Path | None = None
     commit_on_done: bool = True
     started_ns: int = field(default_factory=time.monotonic_ns)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     git_slots: threading.BoundedSemaphore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -134,6 +140,15 @@ class ExportJob:
                                  "objects": o.manager.objects_by_model()})
         return {"duration": time.monotonic_ns() - self.started_ns, "export_id": self.export_id,
                 "integrations": integrations}
+
+
+def backend_target(root: Root, agent: AgentConfig) -> BackendTarget | None:
+    """Where an export forwards to: the agent config's backend, else the enrolled ``config.json``, else nowhere
+    (precedence and the upload url's source: ``pinpoint_agent.backend._forward``)."""
+    extra = agent.model_extra or {}
+    return resolve_target(root.path, backend_url=agent.backend_url, api_key=agent.api_key.get_secret_value(),
+                          customer_id=agent.customer_id, upload_url=str(extra.get("upload_url") or ""),
+                          job_id=str(extra.get("job_id") or ""))
 
 
 def run_integration(job: ExportJob, entry: IntegrationConfig, manager: SessionManager, *,

@@ -7,7 +7,8 @@ Plain Python (no Prefect). Every call receives its ``httpx.Client``; production 
 Endpoints (details in each module's docstring)::
 
     POST {backend_url}/agent/enroll          {code, device_id, hostname, os, version}
-                                             -> {api_key, customer_id, channel}
+                                             -> {api_key, customer_id, channel, secrets?}
+    POST {backend_url}/agent/export/upload-url {export_id, job_id} -> {upload_url}
     PUT  <upload_url>.<n>  (n = 0, 1, …)     5 MiB part of the export zip -> {"size": <bytes stored>}
     POST {backend_url}/agent/export/result   ExportReport JSON -> 2xx
     POST {backend_url}/agent/logs/{stream}   gzip JSON lines -> 2xx
@@ -21,11 +22,15 @@ Errors (one tree, grouped by what the caller should do)::
     │   └── EnrollCodeRejected      the enroll code was refused
     └── UploadVerificationFailed    the stored size differs from the size sent
 
+Two configs, two names: ``EnrolledConfig`` is ``<root>/config.json`` (what ``enroll`` wrote);
+``pinpoint_agent.config.AgentConfig`` is one command's ``--agent-config-json``. ``resolve_target`` decides which
+backend an export forwards to (precedence in ``_forward``'s docstring).
+
 ``httpx`` exceptions are translated in exactly one place (``_http.send``). Urls in errors have no query
 string or user info; the api key is never in a url or an error.
 """
 
-from pinpoint_agent.backend._config import AgentConfig, config_path, load_config, save_config
+from pinpoint_agent.backend._config import EnrolledConfig, config_path, load_config, save_config
 from pinpoint_agent.backend._enroll import enroll
 from pinpoint_agent.backend._errors import (
     BackendError,
@@ -35,9 +40,19 @@ from pinpoint_agent.backend._errors import (
     EnrollCodeRejected,
     UploadVerificationFailed,
 )
-from pinpoint_agent.backend._http import RetryPolicy, make_client, redact_url
+from pinpoint_agent.backend._forward import (
+    UPLOAD_URL_PATH,
+    BackendTarget,
+    deliver_export,
+    report_failure,
+    request_upload_url,
+    resolve_target,
+    ship_logs,
+    upload_section,
+)
+from pinpoint_agent.backend._http import BackendCredentials, RetryPolicy, make_client, redact_url
 from pinpoint_agent.backend._logs import LogShipper, ShipperStats
-from pinpoint_agent.backend._secrets import SecretBox, SecretStore
+from pinpoint_agent.backend._secrets import SecretBox, SecretStore, open_secret_store
 from pinpoint_agent.backend._upload import (
     PART_SIZE,
     ExportReport,
@@ -51,12 +66,15 @@ from pinpoint_agent.backend._upload import (
 
 __all__ = [
     "PART_SIZE",
-    "AgentConfig",
+    "UPLOAD_URL_PATH",
+    "BackendCredentials",
     "BackendError",
     "BackendRejected",
+    "BackendTarget",
     "BackendUnavailable",
     "ConfigError",
     "EnrollCodeRejected",
+    "EnrolledConfig",
     "ExportReport",
     "LogShipper",
     "RetryPolicy",
@@ -67,13 +85,20 @@ __all__ = [
     "UploadResult",
     "UploadVerificationFailed",
     "config_path",
+    "deliver_export",
     "enroll",
     "load_config",
     "make_client",
+    "open_secret_store",
     "part_url",
     "redact_url",
     "report_export_result",
+    "report_failure",
+    "request_upload_url",
+    "resolve_target",
     "save_config",
+    "ship_logs",
     "upload_export",
+    "upload_section",
     "zip_export",
 ]

@@ -17,10 +17,10 @@ from pinpoint_agent.backend._errors import ConfigError
 from pinpoint_agent.backend._files import write_private_file
 from pinpoint_agent.root import Root
 
-__all__ = ["AgentConfig", "config_path", "load_config", "save_config"]
+__all__ = ["EnrolledConfig", "config_path", "load_config", "save_config"]
 
 
-class AgentConfig(BaseModel):
+class EnrolledConfig(BaseModel):
     """What the agent needs to talk to its backend, as stored in ``<root>/config.json``."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -64,7 +64,7 @@ def config_path(root: Path | str) -> Path:
     return Root(root).config_file
 
 
-def save_config(root: Path | str, config: AgentConfig) -> Path:
+def save_config(root: Path | str, config: EnrolledConfig) -> Path:
     """Write ``config`` to ``<root>/config.json`` (0600, atomic); refuse to replace an existing one."""
     path = config_path(root)
     try:
@@ -77,7 +77,7 @@ def save_config(root: Path | str, config: AgentConfig) -> Path:
     return path
 
 
-def load_config(root: Path | str) -> AgentConfig:
+def load_config(root: Path | str) -> EnrolledConfig:
     """Read ``<root>/config.json``; ``ConfigError`` if it is missing, not 0600, or not a valid config."""
     path = config_path(root)
     try:
@@ -103,7 +103,7 @@ def load_config(root: Path | str) -> AgentConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"agent config {path} must hold a JSON object", path=str(path))
     try:
-        return AgentConfig.model_validate(data)
+        return EnrolledConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"agent config {path} is invalid: {problems}", path=str(path)) from exc

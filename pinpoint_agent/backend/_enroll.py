@@ -5,12 +5,17 @@ Wire contract::
     POST {backend_url}/agent/enroll            (no Authorization: the code is the credential)
     {"code": "...", "device_id": "<uuid4>", "hostname": "...", "os": "linux", "version": "0.1.0"}
 
-    200/201 {"api_key": "...", "customer_id": "...", "channel": "stable"}   (extra keys ignored)
+    200/201 {"api_key": "...", "customer_id": "...", "channel": "stable",
+             "secrets": {"<name>": "<value>", ...}}                     (optional; extra keys ignored)
     4xx     the code is unknown, used or expired          -> EnrollCodeRejected
     5xx/408/429, network error, timeout                   -> retried, then BackendUnavailable
 
 The backend must treat a repeated request with the same ``code`` and ``device_id`` as the same enrollment
 (answer the same key), because a request whose answer was lost is retried.
+
+``secrets`` (e.g. integration tokens the backend already holds for this customer) never touch the disk in clear:
+they go to ``<root>/secrets.json`` encrypted with the new local key (``SecretStore``), read back with
+``open_secret_store(root)``.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from pinpoint_agent.backend._config import AgentConfig, config_path, save_config
+from pinpoint_agent.backend._config import EnrolledConfig, config_path, save_config
 from pinpoint_agent.backend._errors import BackendError, BackendRejected, ConfigError, EnrollCodeRejected
 from pinpoint_agent.backend._http import AGENT_VERSION, RetryPolicy, send, with_retries
+from pinpoint_agent.backend._secrets import SecretBox, SecretStore
 
 __all__ = ["ENROLL_PATH", "enroll"]
 
@@ -52,7 +58,7 @@ def enroll(
     root: Path | str,
     client: httpx.Client,
     retry: RetryPolicy = _ENROLL_RETRY,
-) -> AgentConfig:
+) -> EnrolledConfig:
     """Register this agent with the backend and write ``<root>/config.json`` (0600).
 
     Raises ``ConfigError`` (empty code, bad url, already enrolled), ``EnrollCodeRejected`` (backend said 4xx),
@@ -92,13 +98,16 @@ def enroll(
         api_key = str(answer["api_key"])
         customer_id = str(answer["customer_id"])
         channel = str(answer.get("channel") or "stable")
-    except (ValueError, KeyError, TypeError) as exc:
+        secrets = answer.get("secrets") or {}
+        if not isinstance(secrets, dict) or not all(isinstance(v, str) for v in secrets.values()):
+            raise TypeError("secrets must map names to strings")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BackendError(
             f"backend answered {ENROLL_PATH} without api_key/customer_id (protocol mismatch?)"
         ) from exc
     if not api_key or not customer_id:
         raise BackendError(f"backend answered {ENROLL_PATH} with an empty api_key or customer_id")
-    config = AgentConfig(
+    config = EnrolledConfig(
         api_key=SecretStr(api_key),
         customer_id=customer_id,
         device_id=device_id,
@@ -108,4 +117,8 @@ def enroll(
         enrolled_at=datetime.now(UTC),
     )
     save_config(root, config)
+    if secrets:
+        store = SecretStore(root, SecretBox(config.encryption_key_bytes()))
+        for name, value in secrets.items():
+            store.put(str(name), value)
     return config

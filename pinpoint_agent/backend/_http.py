@@ -10,17 +10,17 @@ import email.utils
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import tenacity
+from pydantic import SecretStr
 
 from pinpoint_agent import __version__
-from pinpoint_agent.backend._config import AgentConfig
 from pinpoint_agent.backend._errors import BackendRejected, BackendUnavailable
 
-__all__ = ["AGENT_VERSION", "RetryPolicy", "make_client", "redact_url", "send", "with_retries"]
+__all__ = ["AGENT_VERSION", "BackendCredentials", "RetryPolicy", "make_client", "redact_url", "send", "with_retries"]
 
 AGENT_VERSION = __version__
 _DETAIL_LIMIT = 300
@@ -57,8 +57,18 @@ class _ApiKeyAuth(httpx.Auth):
         yield request
 
 
+class BackendCredentials(Protocol):
+    """Where the backend is and the key it issued: an ``EnrolledConfig`` or a ``BackendTarget``."""
+
+    @property
+    def api_key(self) -> SecretStr: ...
+
+    @property
+    def backend_url(self) -> str: ...
+
+
 def make_client(
-    config: AgentConfig | None = None,
+    config: BackendCredentials | None = None,
     *,
     timeout: httpx.Timeout | float | None = None,
     transport: httpx.BaseTransport | None = None,

@@ -16,10 +16,11 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from pinpoint_agent.backend._config import load_config
 from pinpoint_agent.backend._errors import ConfigError
 from pinpoint_agent.backend._files import write_private_file
 
-__all__ = ["SECRETS_FILE", "SecretBox", "SecretStore"]
+__all__ = ["SECRETS_FILE", "SecretBox", "SecretStore", "open_secret_store"]
 
 SECRETS_FILE = "secrets.json"
 _NONCE_BYTES = 12
@@ -118,3 +119,9 @@ class SecretStore:
         """Names of the stored secrets, sorted."""
         with self._lock:
             return sorted(self._read())
+
+
+def open_secret_store(root: Path | str) -> SecretStore:
+    """The enrolled agent's secret store: ``<root>/secrets.json`` under the key in ``<root>/config.json``."""
+    config = load_config(root)
+    return SecretStore(root, SecretBox(config.encryption_key_bytes()))

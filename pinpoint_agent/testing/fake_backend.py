@@ -12,11 +12,14 @@ It implements the endpoints of ``pinpoint_agent.backend`` (see that package's do
         backend.reject_code("CODE-1")                   # this code now gets 403
         backend.url                                     # "http://127.0.0.1:PORT"
         backend.upload_url("job-1")                     # where to PUT parts: <that>.0, <that>.1, …
+        backend.uploads()                               # names that received parts, in first-part order
         backend.assembled("job-1")                      # parts 0..n-1 concatenated
         backend.results, backend.log_lines, backend.enrollments, backend.requests
 
 Endpoints: ``POST /agent/enroll`` (no auth; 403 on an unknown code; the same code+device_id again gets the
-same answer), ``PUT /upload/<name>.<n>`` (202 ``{"part": n, "size": stored}``), ``POST /agent/export/result``
+same answer, with ``secrets`` when the fake was built with ``enroll_secrets``), ``POST /agent/export/upload-url``
+(200 ``{"upload_url": <url>/upload/<export_id>}``, bodies in ``upload_url_requests``),
+``PUT /upload/<name>.<n>`` (202 ``{"part": n, "size": stored}``), ``POST /agent/export/result``
 (202), ``POST /agent/logs/<stream>`` (gzip JSON lines, 202). Every endpoint except enroll wants
 ``Authorization: <api_key>`` and answers 401 otherwise. Unknown paths answer 404.
 
@@ -74,6 +77,7 @@ class _State:
     part_attempts: dict[str, int] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)
     log_batches: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    upload_url_requests: list[dict[str, Any]] = field(default_factory=list)
 
 
 class FakeBackend:
@@ -86,8 +90,10 @@ class FakeBackend:
         customer_id: str = "customer-1",
         channel: str = "test",
         codes: tuple[str, ...] = ("good-code",),
+        enroll_secrets: dict[str, str] | None = None,
     ) -> None:
         self.api_key = api_key
+        self.enroll_secrets = dict(enroll_secrets or {})
         self.customer_id = customer_id
         self.channel = channel
         self._lock = threading.Lock()
@@ -212,6 +218,17 @@ class FakeBackend:
         with self._lock:
             return dict(self._state.parts.get(name, {}))
 
+    def uploads(self) -> list[str]:
+        """Names of the uploads that received at least one part, in the order their first part came."""
+        with self._lock:
+            return list(self._state.parts)
+
+    @property
+    def upload_url_requests(self) -> list[dict[str, Any]]:
+        """Bodies of ``POST /agent/export/upload-url`` requests."""
+        with self._lock:
+            return list(self._state.upload_url_requests)
+
     def part_attempts(self, name: str = "job-1") -> int:
         """How many PUTs reached the part handler for ``name`` (retries included)."""
         with self._lock:
@@ -306,6 +323,8 @@ class _Handler(BaseHTTPRequestHandler):
             with backend._lock:
                 backend._state.results.append(json.loads(body))
             self._answer(202, {"ok": True}, len(body))
+        elif self.command == "POST" and path == "/agent/export/upload-url":
+            self._upload_url(body)
         elif self.command == "POST" and path.startswith("/agent/logs/"):
             self._logs(path.removeprefix("/agent/logs/"), body)
         else:
@@ -329,12 +348,24 @@ class _Handler(BaseHTTPRequestHandler):
             "api_key": backend.api_key,
             "customer_id": backend.customer_id,
             "channel": backend.channel,
+            **({"secrets": dict(backend.enroll_secrets)} if backend.enroll_secrets else {}),
         }
         with backend._lock:
             backend._state.enrollments.append(request)
             backend._state.enrolled_devices[(code, device_id)] = answer
             backend._state.codes.discard(code)  # one-time code
         self._answer(200, answer, len(body))
+
+    def _upload_url(self, body: bytes) -> None:
+        try:
+            request = json.loads(body)
+            export_id = str(request["export_id"])
+        except (ValueError, KeyError, TypeError):
+            self._answer(400, {"error": "body must be JSON with export_id"}, len(body))
+            return
+        with self.backend._lock:
+            self.backend._state.upload_url_requests.append(request)
+        self._answer(200, {"upload_url": self.backend.upload_url(export_id)}, len(body))
 
     def _part(self, name: str, n: int, body: bytes) -> None:
         backend = self.backend

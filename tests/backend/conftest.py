@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pinpoint_agent.backend import AgentConfig, RetryPolicy, enroll, make_client
+from pinpoint_agent.backend import EnrolledConfig, RetryPolicy, enroll, make_client
 from pinpoint_agent.testing.fake_backend import FakeBackend
 
 FAST = RetryPolicy(attempts=4, initial=0.01, maximum=0.05)
@@ -34,13 +34,13 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def config(backend: FakeBackend, root: Path) -> AgentConfig:
+def config(backend: FakeBackend, root: Path) -> EnrolledConfig:
     with make_client(timeout=5.0) as anonymous:
         return enroll("good-code", backend_url=backend.url, root=root, client=anonymous, retry=FAST)
 
 
 @pytest.fixture
-def client(config: AgentConfig) -> Iterator[httpx.Client]:
+def client(config: EnrolledConfig) -> Iterator[httpx.Client]:
     with make_client(config, timeout=5.0) as c:
         yield c
 

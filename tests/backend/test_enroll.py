@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from pinpoint_agent.backend import (
-    AgentConfig,
     BackendRejected,
     BackendUnavailable,
     ConfigError,
     EnrollCodeRejected,
+    EnrolledConfig,
     RetryPolicy,
     enroll,
     load_config,
@@ -30,7 +30,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_enroll_writes_private_config(backend: FakeBackend, root: Path, config: AgentConfig) -> None:
+def test_enroll_writes_private_config(backend: FakeBackend, root: Path, config: EnrolledConfig) -> None:
     """Enroll sends the documented request and writes a 0600 config.json holding key, ids and local key."""
     path = root / "config.json"
     assert _mode(path) == 0o600
@@ -58,7 +58,7 @@ def test_config_is_created_private_under_permissive_umask(backend: FakeBackend, 
     assert _mode(root / "config.json") == 0o600
 
 
-def test_enroll_refuses_to_overwrite(backend: FakeBackend, root: Path, config: AgentConfig) -> None:
+def test_enroll_refuses_to_overwrite(backend: FakeBackend, root: Path, config: EnrolledConfig) -> None:
     """A second enroll fails with ConfigError before contacting the backend and leaves the config intact."""
     before = (root / "config.json").read_bytes()
     backend.add_code("second-code")
@@ -109,7 +109,7 @@ def test_lost_answer_is_retried_idempotently(backend: FakeBackend, root: Path) -
     assert config.api_key.get_secret_value() == backend.api_key
 
 
-def test_load_config_round_trip_hides_secrets(root: Path, config: AgentConfig) -> None:
+def test_load_config_round_trip_hides_secrets(root: Path, config: EnrolledConfig) -> None:
     """load_config returns the enrolled config with the api key as a SecretStr that does not print."""
     loaded = load_config(root)
     assert loaded == config
@@ -123,7 +123,7 @@ def test_load_config_missing(root: Path) -> None:
         load_config(root)
 
 
-def test_load_config_corrupt(root: Path, config: AgentConfig) -> None:
+def test_load_config_corrupt(root: Path, config: EnrolledConfig) -> None:
     """A config that is not JSON, or lacks fields, raises ConfigError naming the file."""
     path = root / "config.json"
     path.write_text("{not json")
@@ -134,14 +134,14 @@ def test_load_config_corrupt(root: Path, config: AgentConfig) -> None:
         load_config(root)
 
 
-def test_load_config_not_private(root: Path, config: AgentConfig) -> None:
+def test_load_config_not_private(root: Path, config: EnrolledConfig) -> None:
     """A config readable by group or others raises ConfigError with the chmod fix."""
     (root / "config.json").chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         load_config(root)
 
 
-def test_api_key_goes_only_to_the_backend_origin(backend: FakeBackend, config: AgentConfig) -> None:
+def test_api_key_goes_only_to_the_backend_origin(backend: FakeBackend, config: EnrolledConfig) -> None:
     """make_client sends the api key to the backend's origin and not to another origin (same server)."""
     with make_client(config, timeout=5.0) as c:
         ok = c.post(backend.url + "/agent/export/result", json={})
@@ -151,7 +151,7 @@ def test_api_key_goes_only_to_the_backend_origin(backend: FakeBackend, config: A
     assert "Authorization" not in backend.requests[-1].headers
 
 
-def test_rejected_error_never_shows_the_key(backend: FakeBackend, config: AgentConfig) -> None:
+def test_rejected_error_never_shows_the_key(backend: FakeBackend, config: EnrolledConfig) -> None:
     """A 4xx answer raises BackendRejected whose text has the redacted url but not the api key or token."""
     from pinpoint_agent.backend._http import send
 

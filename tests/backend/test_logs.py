@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from pinpoint_agent.backend import AgentConfig, LogShipper
+from pinpoint_agent.backend import EnrolledConfig, LogShipper
 from pinpoint_agent.testing.fake_backend import FakeBackend
 
 
@@ -19,7 +19,7 @@ def _wait_for(condition: object, timeout: float = 5.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def _shipper(client: httpx.Client, config: AgentConfig, **kwargs: object) -> LogShipper:
+def _shipper(client: httpx.Client, config: EnrolledConfig, **kwargs: object) -> LogShipper:
     options: dict[str, object] = {
         "stream": "run",
         "flush_interval": 0.05,
@@ -30,7 +30,7 @@ def _shipper(client: httpx.Client, config: AgentConfig, **kwargs: object) -> Log
     return LogShipper(client, backend_url=config.backend_url, **options)  # type: ignore[arg-type]
 
 
-def test_batches_are_gzip_json_lines(backend: FakeBackend, client: httpx.Client, config: AgentConfig) -> None:
+def test_batches_are_gzip_json_lines(backend: FakeBackend, client: httpx.Client, config: EnrolledConfig) -> None:
     """Lines go out in batches of at most max_batch_lines, gzip-encoded JSON lines, in order."""
     with _shipper(client, config, max_batch_lines=10, flush_interval=60.0) as shipper:
         for i in range(25):
@@ -46,7 +46,7 @@ def test_batches_are_gzip_json_lines(backend: FakeBackend, client: httpx.Client,
 
 
 def test_interval_sends_a_partial_batch(
-    backend: FakeBackend, client: httpx.Client, config: AgentConfig
+    backend: FakeBackend, client: httpx.Client, config: EnrolledConfig
 ) -> None:
     """A batch smaller than the size limits still leaves once its oldest line is flush_interval old."""
     with _shipper(client, config, max_batch_lines=1000) as shipper:
@@ -57,7 +57,7 @@ def test_interval_sends_a_partial_batch(
 
 
 def test_outage_within_bound_loses_nothing(
-    backend: FakeBackend, client: httpx.Client, config: AgentConfig
+    backend: FakeBackend, client: httpx.Client, config: EnrolledConfig
 ) -> None:
     """Through 503s and dropped connections, lines are kept and delivered once, in order, afterwards."""
     backend.fail_next(15, status=503, path_prefix="/agent/logs")
@@ -73,7 +73,7 @@ def test_outage_within_bound_loses_nothing(
 
 
 def test_long_outage_drops_oldest_and_counts(
-    backend: FakeBackend, client: httpx.Client, config: AgentConfig
+    backend: FakeBackend, client: httpx.Client, config: EnrolledConfig
 ) -> None:
     """When the backend is down for long, memory stays bounded: the oldest lines are dropped and counted."""
     backend.fail_next(10**6, status=503, path_prefix="/agent/logs")
@@ -90,7 +90,7 @@ def test_long_outage_drops_oldest_and_counts(
 
 
 def test_close_gives_up_after_its_timeout(
-    backend: FakeBackend, client: httpx.Client, config: AgentConfig
+    backend: FakeBackend, client: httpx.Client, config: EnrolledConfig
 ) -> None:
     """close() against a dead backend returns within its timeout and counts the unsent lines as dropped."""
     backend.fail_next(10**6, status=503, path_prefix="/agent/logs")
@@ -104,7 +104,7 @@ def test_close_gives_up_after_its_timeout(
 
 
 def test_rejected_batch_is_dropped_not_retried(
-    backend: FakeBackend, client: httpx.Client, config: AgentConfig
+    backend: FakeBackend, client: httpx.Client, config: EnrolledConfig
 ) -> None:
     """A 4xx answer drops that batch (counted as rejected) and later batches still go out."""
     backend.fail_next(1, status=400, path_prefix="/agent/logs")
@@ -117,7 +117,7 @@ def test_rejected_batch_is_dropped_not_retried(
 
 
 def test_usable_as_structlog_processor(
-    backend: FakeBackend, client: httpx.Client, config: AgentConfig
+    backend: FakeBackend, client: httpx.Client, config: EnrolledConfig
 ) -> None:
     """As a structlog processor the shipper forwards a copy of each event with its level and returns it."""
     import structlog

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pinpoint_agent.backend import AgentConfig, ConfigError, SecretBox, SecretStore
+from pinpoint_agent.backend import ConfigError, EnrolledConfig, SecretBox, SecretStore
 
 TOKEN = "ghp_S3cr3tTok3nThatMustNeverHitTheDisk_0123456789"
 
@@ -18,7 +18,7 @@ def _all_bytes_under(root: Path) -> list[tuple[Path, bytes]]:
     return [(p, p.read_bytes()) for p in root.rglob("*") if p.is_file()]
 
 
-def test_plaintext_never_reaches_the_disk(root: Path, config: AgentConfig) -> None:
+def test_plaintext_never_reaches_the_disk(root: Path, config: EnrolledConfig) -> None:
     """After storing a token, neither it nor its base64 appears in any file under the root."""
     store = SecretStore(root, SecretBox(config.encryption_key_bytes()))
     store.put("github@SOURCECODE@i1/token", TOKEN)

@@ -13,9 +13,9 @@ import pytest
 
 from pinpoint_agent.backend import (
     PART_SIZE,
-    AgentConfig,
     BackendRejected,
     BackendUnavailable,
+    EnrolledConfig,
     ExportReport,
     RetryPolicy,
     UploadVerificationFailed,
@@ -108,7 +108,7 @@ def test_429_with_retry_after_is_retried(
 def test_repeated_failures_end_in_a_typed_error_without_credentials(
     backend: FakeBackend,
     client: httpx.Client,
-    config: AgentConfig,
+    config: EnrolledConfig,
     root: Path,
     make_export: MakeExport,
     fast_retry: RetryPolicy,
@@ -141,7 +141,7 @@ def test_4xx_on_a_part_is_not_retried(
 
 
 def test_slow_server_times_out_and_is_retried(
-    backend: FakeBackend, config: AgentConfig, root: Path, make_export: MakeExport, fast_retry: RetryPolicy
+    backend: FakeBackend, config: EnrolledConfig, root: Path, make_export: MakeExport, fast_retry: RetryPolicy
 ) -> None:
     """A part whose answer is slower than the client's timeout is retried and the upload completes."""
     from pinpoint_agent.backend import make_client
@@ -180,7 +180,7 @@ def test_unknown_export_is_a_config_error(client: httpx.Client, root: Path, back
 def test_result_report_arrives(
     backend: FakeBackend,
     client: httpx.Client,
-    config: AgentConfig,
+    config: EnrolledConfig,
     root: Path,
     make_export: MakeExport,
     fast_retry: RetryPolicy,
