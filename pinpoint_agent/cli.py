@@ -215,6 +215,14 @@ def _interrupted(exc: BaseException) -> bool:
     return False
 
 
+@app.command()
+def run(pinpoint_root: Path | None = RootOpt, log_format: str = LogFormat, log_level: str = LogLevel) -> None:
+    """Runs the service: serves the commands as Prefect deployments until stopped (SIGTERM)."""
+    from pinpoint_agent.commands import run_service
+
+    raise SystemExit(run_service(pinpoint_root, log_format=log_format, log_level=log_level))
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)

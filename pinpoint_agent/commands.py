@@ -190,3 +190,16 @@ def run_webhook(args: CommandArgs, data: str) -> dict[str, Any]:
     raw = orjson.loads(data)  # checked by parse_webhook; the flow takes the delivery as the backend sent it
     result: dict[str, Any] = webhook(**params, data={"headers": delivery.headers, "body": raw["body"]})
     return result
+
+
+# -- the service --------------------------------------------------------------------------------------
+def run_service(pinpoint_root: Path | None, *, log_format: str, log_level: str) -> int:
+    """``run``: logs to ``<root>/logs/run``, the Prefect API (PREFECT_API_URL or the root's local server),
+    then the service until SIGTERM."""
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"--log-format must be text or json, not {log_format!r}")
+    root = Root(pinpoint_root)
+    _start("run", root, CommandArgs(None, None, None, None, pinpoint_root, None, log_format, log_level, None))
+    from pinpoint_agent.service import serve
+
+    return serve(root.path)

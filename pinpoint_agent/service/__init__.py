@@ -1,0 +1,26 @@
+"""``pinpoint-agent run``: the long-running service.
+
+It serves one Prefect deployment per backend command (``flows/deployments.py``) and runs their flow runs
+in its own process. The backend triggers a command with Prefect's REST API (``POST
+/api/deployments/{id}/create_flow_run``); the service notices the new Scheduled run within one poll
+interval (100 ms; the agent only makes outbound connections), claims it and runs the flow with Prefect's
+engine in a thread: an interactive command on a warm plugin process, an export one at a time. Every
+command is a flow run in the Prefect UI; its result JSON is an artifact of the run.
+
+Import ``serve`` only after ``PREFECT_API_URL`` is set (``pinpoint_agent.prefect_server.ensure_api``):
+Prefect reads its settings on import. (Loaded lazily, so ``flows/`` can use the plain helpers here.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Service", "Settings", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from pinpoint_agent.service import _service
+
+        return getattr(_service, name)
+    raise AttributeError(name)

@@ -1,0 +1,286 @@
+"""The ``run`` service: serves the command deployments and runs their flow runs in this process.
+
+    poller thread      every ``poll_interval`` (100 ms): scheduled runs of our deployments → refuse (too old),
+                       hand an interactive run to a worker, start the next export if none runs
+    worker threads     interactive runs, at once and side by side, each on a warm plugin
+    export thread      one export at a time; the others stay Scheduled in Prefect (the queue survives
+                       restarts); SIGTERM interrupts it: sessions roll back, the run goes back to the queue
+    upkeep thread      warm plugin health checks (restart on crash) and the heartbeat every 30 s
+    main thread        waits for SIGTERM/SIGINT, then stops everything in order
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import structlog
+from prefect.client.schemas.objects import FlowRun
+from prefect.context import SyncClientContext
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+from flows.deployments import Command, plugin_source
+from pinpoint_agent import __version__
+from pinpoint_agent.errors import ConfigError
+from pinpoint_agent.root import Root
+from pinpoint_agent.service._api import Api, ApiUnavailable
+from pinpoint_agent.service._api import now as _now
+from pinpoint_agent.service._plugins import WarmPlugins
+from pinpoint_agent.service._rules import ACCEPTED_TAG, refusal
+from pinpoint_agent.service._runner import ServiceStopping, call_parameters, interrupt, run_in_process
+
+log = structlog.get_logger("pinpoint_agent.service")
+
+READY_EVERY = 10.0  # seconds between marking the deployments polled (Prefect counts them not ready after 60 s)
+
+
+@dataclass
+class Settings:
+    """Timings of the service; each can be set with ``PINPOINT_<NAME>`` in the environment."""
+
+    poll_interval: float = 0.1  # seconds between looks for new runs
+    heartbeat_interval: float = 30.0
+    plugin_check_interval: float = 10.0  # warm plugin health checks
+    plugin_idle_seconds: float = 1800.0  # a warm plugin unused this long is stopped
+    workers: int = 8  # interactive runs at once
+    stop_grace: float = 30.0  # seconds SIGTERM waits for running work
+    deployment_name: str = "agent"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"PINPOINT_{f.name.upper()}")
+            if raw is not None:
+                try:
+                    values[f.name] = type(getattr(cls, f.name))(raw)
+                except ValueError:
+                    raise ConfigError(f"PINPOINT_{f.name.upper()} must be a {f.type}, not {raw!r}") from None
+        return cls(**values)
+
+
+@dataclass
+class _Export:
+    run: FlowRun
+    thread: threading.Thread
+    started: float = field(default_factory=time.monotonic)
+
+
+class Service:
+    def __init__(self, root: Root, settings: Settings | None = None) -> None:
+        self.root = root
+        self.settings = settings or Settings.from_env()
+        self.stopping = threading.Event()
+        self.plugins = WarmPlugins(idle_seconds=self.settings.plugin_idle_seconds)
+        self._served: dict[UUID, Command] = {}
+        self._inflight: set[UUID] = set()
+        self._inflight_lock = threading.Lock()
+        self._work: queue.Queue[tuple[Command, FlowRun] | None] = queue.Queue()
+        self._export: _Export | None = None
+        self._waiting_exports: set[UUID] = set()
+        self._api_down_since: float | None = None
+        self._counts = {"done": 0, "refused": 0}
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Serves until SIGTERM/SIGINT; returns the exit code. Call from the main thread."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, _frame: self._on_signal(signum))
+        log.info("service starting", version=__version__, root=str(self.root.path), pid=os.getpid(),
+                 api=os.environ.get("PREFECT_API_URL"), poll_interval=self.settings.poll_interval)
+        threads = [threading.Thread(target=self._poll_loop, name="poller", daemon=True),
+                   threading.Thread(target=self._upkeep_loop, name="upkeep", daemon=True)]
+        threads += [threading.Thread(target=self._worker_loop, name=f"worker-{i}", daemon=True)
+                    for i in range(self.settings.workers)]
+        for t in threads:
+            t.start()
+        while not self.stopping.wait(0.5):
+            pass
+        self._shutdown(threads)
+        return 0
+
+    def _on_signal(self, signum: int) -> None:
+        if not self.stopping.is_set():
+            log.info("stopping", signal=signal.Signals(signum).name)
+        self.stopping.set()
+
+    def _shutdown(self, threads: list[threading.Thread]) -> None:
+        deadline = time.monotonic() + self.settings.stop_grace
+        export = self._export
+        if export is not None and export.thread.is_alive():
+            log.info("interrupting the running export; its open sessions roll back and it runs again later",
+                     flow_run=export.run.name)
+            interrupt(export.thread)
+            export.thread.join(max(deadline - time.monotonic(), 1.0))
+        for _ in range(self.settings.workers):
+            self._work.put(None)
+        for t in threads:
+            t.join(max(deadline - time.monotonic(), 0.1))
+        self.plugins.close()
+        log.info("service stopped", unfinished=sorted(t.name for t in threads if t.is_alive()))
+
+    # -- finding runs -----------------------------------------------------------------------------------
+    def _poll_loop(self) -> None:
+        with SyncClientContext.get_or_create() as ctx:
+            api = Api(ctx.client)
+            wait = self.settings.poll_interval
+            next_ready = 0.0
+            while not self.stopping.is_set():
+                try:
+                    if not self._served:
+                        self._served = api.register(self.settings.deployment_name, self.root.path)
+                        log.info("serving deployments", deployments=sorted(
+                            f"{c.name}/{self.settings.deployment_name}" for c in self._served.values()))
+                    if time.monotonic() >= next_ready:
+                        api.mark_ready(list(self._served))
+                        next_ready = time.monotonic() + READY_EVERY
+                    for run in api.scheduled(list(self._served)):
+                        if self.stopping.is_set():
+                            break
+                        self._consider(api, run)
+                    self._api_up()
+                    wait = self.settings.poll_interval
+                except ApiUnavailable as exc:
+                    wait = self._api_down(exc, wait)
+                except Exception:  # noqa: BLE001 (a bug must not end the service; it is logged)
+                    log.exception("poll failed")
+                    wait = 1.0
+                self.stopping.wait(wait)
+
+    def _api_down(self, exc: ApiUnavailable, wait: float) -> float:
+        if self._api_down_since is None:
+            self._api_down_since = time.monotonic()
+            log.warning("Prefect API unreachable; retrying", error=str(exc))
+        self._served = {}  # registered again when it answers (it may be a new server)
+        return min(max(wait * 2, 0.5), 10.0)
+
+    def _api_up(self) -> None:
+        if self._api_down_since is not None:
+            log.info("Prefect API reachable again", seconds_down=round(time.monotonic() - self._api_down_since, 1))
+            self._api_down_since = None
+
+    def _consider(self, api: Api, run: FlowRun) -> None:
+        with self._inflight_lock:
+            if run.id in self._inflight:
+                return
+        command = self._served.get(run.deployment_id) if run.deployment_id else None
+        if command is None:
+            return
+        due = run.expected_start_time or run.created
+        assert due is not None
+        message = refusal(command.name, command.max_age, due=due, tags=run.tags, now=_now())
+        if message:
+            api.refuse(run, message)
+            self._counts["refused"] += 1
+            log.warning("request refused", command=command.name, flow_run=run.name, id=str(run.id), reason=message)
+            return
+        if command.interactive:
+            with self._inflight_lock:
+                self._inflight.add(run.id)
+            self._work.put((command, run))
+            return
+        api.tag(run, ACCEPTED_TAG)  # accepted: waiting in the queue never makes it too old
+        if self._export is not None and self._export.thread.is_alive():
+            if run.id not in self._waiting_exports:
+                self._waiting_exports.add(run.id)
+                log.info("export queued behind the running one", flow_run=run.name, id=str(run.id))
+            return
+        if not api.claim(run):
+            return  # the deployment's slot is held elsewhere (a worker, or a lease of a killed service)
+        self._waiting_exports.discard(run.id)
+        with self._inflight_lock:
+            self._inflight.add(run.id)
+        thread = threading.Thread(target=self._export_main, args=(command, run), name="export", daemon=True)
+        self._export = _Export(run, thread)
+        thread.start()
+
+    # -- running them -----------------------------------------------------------------------------------
+    def _worker_loop(self) -> None:
+        # No per-run Prefect heartbeat thread for short runs (joining it costs up to a second per run).
+        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), \
+                SyncClientContext.get_or_create() as ctx:
+            plugin_source.set(self.plugins.lease)
+            api = Api(ctx.client)
+            while True:
+                item = self._work.get()
+                if item is None:
+                    return
+                command, run = item
+                self._execute(api, command, run, quick=True)
+
+    def _export_main(self, command: Command, run: FlowRun) -> None:
+        with SyncClientContext.get_or_create() as ctx:
+            api = Api(ctx.client)
+            try:
+                self._execute(api, command, run, quick=False)
+            except ServiceStopping:
+                log.warning("export interrupted by the service stopping; it runs again when the service is back",
+                            flow_run=run.name)
+                try:
+                    api.requeue(run, "the agent stopped during this export: its open sessions were rolled back; "
+                                     "it runs again when the agent is back")
+                except ApiUnavailable as exc:
+                    log.error("could not put the interrupted export back in the queue", error=str(exc))
+
+    def _execute(self, api: Api, command: Command, run: FlowRun, *, quick: bool) -> None:
+        started = time.monotonic()
+        try:
+            try:
+                params = call_parameters(command.flow, run)
+            except Exception as exc:  # noqa: BLE001 (parameters that do not fit the flow)
+                api.fail(run, f"bad parameters: {exc}")
+                log.error("run failed before it started", command=command.name, flow_run=run.name, error=str(exc))
+                return
+            log.info("run started", command=command.name, flow_run=run.name, id=str(run.id),
+                     since_created_ms=round((_now() - run.created).total_seconds() * 1000) if run.created else None)
+            state = run_in_process(command.flow, run, params, quick=quick)
+            self._counts["done"] += 1
+            log.info("run finished", command=command.name, flow_run=run.name, state=state.name,
+                     ms=round((time.monotonic() - started) * 1000))
+        except ApiUnavailable as exc:
+            log.error("run lost the Prefect API", command=command.name, flow_run=run.name, error=str(exc))
+        except Exception:  # noqa: BLE001 (the engine reports flow errors itself; this is a bug here)
+            log.exception("run failed in the service", command=command.name, flow_run=run.name)
+        finally:
+            with self._inflight_lock:
+                self._inflight.discard(run.id)
+
+    # -- upkeep -----------------------------------------------------------------------------------------
+    def _upkeep_loop(self) -> None:
+        next_beat = time.monotonic()
+        with SyncClientContext.get_or_create() as ctx:
+            api = Api(ctx.client)
+            while not self.stopping.wait(min(self.settings.plugin_check_interval, self.settings.heartbeat_interval)):
+                try:
+                    self.plugins.check()
+                    if time.monotonic() >= next_beat:
+                        next_beat = time.monotonic() + self.settings.heartbeat_interval
+                        self._heartbeat(api)
+                except Exception:  # noqa: BLE001
+                    log.exception("upkeep failed")
+            # (the first heartbeat goes out after one interval; the "service starting" line marks the start)
+
+    def _heartbeat(self, api: Api) -> None:
+        export = self._export
+        beat = {"at": _now().isoformat(), "host": socket.gethostname(), "pid": os.getpid(), "version": __version__,
+                "api_reachable": self._api_down_since is None,
+                "export": str(export.run.id) if export and export.thread.is_alive() else None,
+                "queued_exports": len(self._waiting_exports), "running": len(self._inflight),
+                "warm_plugins": self.plugins.pids(), **self._counts}
+        log.info("heartbeat", **{k: v for k, v in beat.items() if k not in ("at", "host", "version")})
+        try:
+            api.heartbeat(beat)
+        except ApiUnavailable as exc:
+            log.warning("heartbeat not sent: Prefect API unreachable", error=str(exc))
+
+
+def serve(root: Path | None, settings: Settings | None = None) -> int:
+    return Service(Root(root), settings).run()
