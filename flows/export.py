@@ -24,6 +24,7 @@ from pinpoint_agent.config import AgentConfig, load_integrations
 from pinpoint_agent.errors import PinpointError
 from pinpoint_agent.exporter import ExportJob, GitJob, GitOutcome, IntegrationOutcome, backend_target
 from pinpoint_agent.progress import notify
+from pinpoint_agent.protocol import IntegrationConfig
 from pinpoint_agent.root import Root
 from tasks.git import git_repo
 from tasks.integration import export_integration
@@ -50,7 +51,7 @@ def export(integrations: list[dict[str, Any]], agent_config: dict[str, Any] | No
         job = ExportJob.begin(root, agent, reprocess_historical=reprocess_historical,
                               integrations_dir=Path(integrations_dir) if integrations_dir else None,
                               commit_on_done=target is None)
-        with _backend_client(job, target) as client:
+        with _backend_client(job, target, entries) as client:
             git_queue: queue.Queue[GitJob] = queue.Queue()
             managers = [job.manager(e, git_submit=git_queue.put, on_progress=notify) for e in entries]
             cancel = threading.Event()
@@ -81,12 +82,14 @@ def export(integrations: list[dict[str, Any]], agent_config: dict[str, Any] | No
 
 
 @contextmanager
-def _backend_client(job: ExportJob, target: BackendTarget | None) -> Iterator[httpx.Client | None]:
+def _backend_client(job: ExportJob, target: BackendTarget | None,
+                    entries: list[IntegrationConfig]) -> Iterator[httpx.Client | None]:
     """The backend's client for the export, with the export's log lines shipped to it meanwhile."""
     if target is None:
         yield None
         return
-    with make_client(target) as client, ship_logs(client, target, export_id=job.export_id):
+    with make_client(target) as client, ship_logs(client, target, export_id=job.export_id,
+                                                  integrations=[e.display_key for e in entries]):
         log.info("export forwards to the backend", backend=target.backend_url, config=target.source)
         yield client
 

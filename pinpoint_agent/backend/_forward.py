@@ -26,7 +26,7 @@ backend did not get everything; the caller then discards the export's staged sta
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Collection, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -183,28 +183,42 @@ def upload_section(uploaded: UploadResult | None, error: str = "") -> dict[str, 
 
 @contextmanager
 def ship_logs(
-    client: httpx.Client, target: BackendTarget, *, export_id: str, stream: str = "export", **options: Any
+    client: httpx.Client,
+    target: BackendTarget,
+    *,
+    export_id: str,
+    integrations: Collection[str] = (),
+    stream: str = "export",
+    **options: Any,
 ) -> Iterator[LogShipper]:
-    """Ship every structlog line logged inside the block to ``/agent/logs/<stream>``, in gzip batches.
+    """Ship the export's structlog lines logged inside the block to ``/agent/logs/<stream>``, in gzip batches.
 
-    The shipping processor goes just before the renderer, after the agent's secret masking, and masks again
-    (a chain configured elsewhere may lack it). Each line gets ``export_id``. Closing flushes what it can in
-    ``close_timeout`` seconds (default 10); log shipping never fails the export.
+    The export's lines are those logged where ``export_id`` is bound (bound here, in structlog's contextvars,
+    which Prefect copies into the task threads it starts from this one) and the lines of its integrations'
+    plugin processes (``integration`` in ``integrations``: their stderr pumps run in plain threads). Other
+    lines, e.g. of a service running beside the export, are not shipped. The shipping processor sits just
+    before the renderer, after the agent's secret masking, and masks again (a chain set up elsewhere may lack
+    it). Closing flushes what it can in ``close_timeout`` seconds (default 10); shipping never fails the export.
     """
     close_timeout = float(options.pop("close_timeout", 10.0))
+    keys = frozenset(integrations)
     shipper = LogShipper(client, backend_url=target.backend_url, stream=stream, **options)
 
     def processor(_: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        line = {k: mask(v) if isinstance(v, str) else v for k, v in event.items()}
-        line.setdefault("level", method)
-        line["export_id"] = export_id
-        shipper.ship(line)
+        ours = (structlog.contextvars.get_contextvars().get("export_id") == export_id
+                or event.get("export_id") == export_id or event.get("integration") in keys)
+        if ours:
+            line = {k: mask(v) if isinstance(v, str) else v for k, v in event.items()}
+            line.setdefault("level", method)
+            line["export_id"] = export_id
+            shipper.ship(line)
         return event
 
     chain = list(structlog.get_config()["processors"])
     structlog.configure(processors=[*chain[:-1], processor, *chain[-1:]])
     try:
-        yield shipper
+        with structlog.contextvars.bound_contextvars(export_id=export_id):
+            yield shipper
     finally:
         structlog.configure(processors=[p for p in structlog.get_config()["processors"] if p is not processor])
         shipper.close(timeout=close_timeout)

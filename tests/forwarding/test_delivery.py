@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,8 +134,9 @@ def test_upload_url_answer_without_url_is_an_error(enrolled: EnrolledConfig, roo
 def test_logs_inside_the_block_are_shipped_masked_and_the_chain_is_restored(
     backend: FakeBackend, enrolled: EnrolledConfig, root: Path, tmp_path: Path
 ) -> None:
-    """Lines logged during the export reach /agent/logs/export in gzip batches with the export id and the api
-    key masked; lines after the block are not shipped and the structlog chain is as before."""
+    """The export's lines (its context, or its integrations' plugin lines from plain threads) reach
+    /agent/logs/export with the export id and the api key masked; other threads' lines and lines after the
+    block are not shipped, and the structlog chain is as before."""
     saved = structlog.get_config()
     try:
         setup("export", tmp_path / "logs", fmt="json", stream=io.StringIO())
@@ -143,13 +145,19 @@ def test_logs_inside_the_block_are_shipped_masked_and_the_chain_is_restored(
         before = list(structlog.get_config()["processors"])
         log = structlog.get_logger("test")
         with make_client(target, timeout=5.0) as client:
-            with ship_logs(client, target, export_id="e9", flush_interval=0.05):
+            with ship_logs(client, target, export_id="e9", integrations=["mock@SOURCECODE@m1"],
+                           flush_interval=0.05):
                 log.info("inside", detail=f"key is {API_KEY}")
+                plain = [threading.Thread(target=log.info, args=("service heartbeat",)),
+                         threading.Thread(target=lambda: log.info("plugin line", integration="mock@SOURCECODE@m1"))]
+                for t in plain:
+                    t.start()
+                    t.join()
             log.info("after")
         assert structlog.get_config()["processors"] == before
     finally:
         structlog.configure(**saved)
     lines = backend.log_lines
-    assert [line["event"] for line in lines] == ["inside"]
+    assert [line["event"] for line in lines] == ["inside", "plugin line"]
     assert lines[0]["export_id"] == "e9" and API_KEY not in lines[0]["detail"] and lines[0]["level"] == "info"
     assert API_KEY not in (tmp_path / "logs" / "export").read_text()
