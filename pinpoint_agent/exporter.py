@@ -112,11 +112,12 @@ class ExportJob:
 
         manager = SessionManager(entry, export_id=self.export_id, state=self.state, export_dir=self.export_dir,
                                  reprocess_historical=self.reprocess_historical, commit_on_done=self.commit_on_done,
-                                 git_queue=queue_git, on_progress=on_progress)
+                                 git_queue=queue_git, on_progress=on_progress, async_commit=True)
         return manager
 
     def finish(self, outcomes: list[IntegrationOutcome], git: list[GitOutcome]) -> dict[str, Any]:
         """The export result JSON (the original agent's shape), with git results on their projects."""
+        self.state.wait_commits()  # the result reports committed state only
         by_repo: dict[tuple[str, str], GitOutcome] = {(g.integration_key, g.repo_id): g for g in git}
         integrations = []
         for o in outcomes:

@@ -14,7 +14,8 @@ import orjson
 import structlog
 
 _secrets: set[str] = set()
-_SECRET_KEYS = ("token", "api_key", "apikey", "password", "secret", "access_token", "refresh_token", "credentials")
+_SECRET_KEYS = ("token", "api_key", "apikey", "password", "secret", "access_token", "refresh_token", "credentials",
+                "upload_url")  # a presigned upload url is a credential too
 
 
 def register_secret(value: str) -> None:

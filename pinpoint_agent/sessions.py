@@ -45,6 +45,7 @@ class SessionInfo:
     total: int = 0
     closed: bool = False
     compare: bool = True  # look up stored hashcodes (False when none exist for the model, or reprocessing)
+    pairs: array[int] = field(default_factory=lambda: array("q"))  # (key, hash) of what was written
     internal: bool = False  # opened by the agent itself (git processing), not by the plugin
 
 
@@ -61,7 +62,7 @@ class SessionManager(Callbacks):
     def __init__(self, entry: IntegrationConfig, *, export_id: str, state: StateStore, export_dir: Path,
                  reprocess_historical: bool = False, commit_on_done: bool = True,
                  git_queue: Callable[[GitRepoRequest], None] | None = None,
-                 on_progress: Callable[[SessionInfo], None] | None = None) -> None:
+                 on_progress: Callable[[SessionInfo], None] | None = None, async_commit: bool = False) -> None:
         self.entry = entry
         self.root = entry.state_key
         self.export_id = export_id
@@ -69,6 +70,9 @@ class SessionManager(Callbacks):
         self.export_dir = export_dir
         self.reprocess = reprocess_historical
         self.commit_on_done = commit_on_done
+        # Commit sessions on the state store's committer thread: SessionDone returns once the file is final
+        # and the token staged; the caller must ``state.wait_commits()`` before reporting the export.
+        self.async_commit = async_commit
         self.git_queue = git_queue
         self.on_progress = on_progress
         self.stats: dict[str, ModelStats] = {}
@@ -139,9 +143,10 @@ class SessionManager(Callbacks):
                 s.file.finish()
             s.closed = True
         uid = self._uid(s)
-        self.state.stage_done(self.export_id, uid, s.key, last_processed)
-        if self.commit_on_done:
-            self.state.commit_session(self.export_id, uid)
+        self.state.stage_done(self.export_id, uid, s.key, last_processed, scope=self.root, model=s.name,
+                              pairs=s.pairs)
+        s.pairs = array("q")
+        self._commit(uid)
         if self.on_progress is not None:
             self.on_progress(s)
 
@@ -154,6 +159,7 @@ class SessionManager(Callbacks):
             if s.file is not None:
                 s.file.discard()
             s.closed = True
+            s.pairs = array("q")
         self.state.discard_session(self.export_id, self._uid(s))
 
     def internal_root(self, name: str) -> int:
@@ -191,8 +197,7 @@ class SessionManager(Callbacks):
             if s.closed:
                 raise SessionError(f"session {s.key} is already done")
             s.file.write(kept)
-            if len(staged):
-                self.state.stage_hashes(self.export_id, self._uid(s), self.root, model, staged)
+            s.pairs.extend(staged)
         stats.received += len(objects)
         stats.written += len(kept)
         stats.unchanged += len(batch) - len(kept)
@@ -245,7 +250,14 @@ class SessionManager(Callbacks):
             self._next_id += 1
             uid = f"{self.entry.display_key}#checkpoint{self._next_id}"
         self.state.stage_checkpoint(self.export_id, uid, key, data)
-        if self.commit_on_done:
+        self._commit(uid)
+
+    def _commit(self, uid: str) -> None:
+        if not self.commit_on_done:
+            return  # the export commits everything after its upload
+        if self.async_commit:
+            self.state.commit_session_async(self.export_id, uid)
+        else:
             self.state.commit_session(self.export_id, uid)
 
     def checkpoint(self, key: str) -> str | None:

@@ -9,11 +9,12 @@ state, so the next run exports the same data again: duplicates are possible, los
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import threading
 from array import array
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,44 +45,60 @@ CREATE TABLE IF NOT EXISTS staged_checkpoints (
 """
 
 _CHUNK = 500
+_NO_LOCK = nullcontext()
 
 
 class StateStore:
     """Thread-safe; one connection guarded by a lock (every operation is short)."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a power cut may lose the last commits (the export then repeats), never reorder
-            # them; output files are fsynced before their token is committed.
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = self._connect()
             self._db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"cannot open the state store {path}: {exc}") from exc
         self._lock = threading.RLock()
-        self.path = path
+        # Session commits can run on a thread of their own (``commit_session_async``) so that writing a
+        # big session's hashcodes does not stall the integration; its connection writes, ours reads (WAL).
+        self._commits: queue.Queue[tuple[str, str] | None] | None = None
+        self._committer: threading.Thread | None = None
+        self._commit_error: BaseException | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
+        db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a power cut may lose the last commits (the export then repeats), never reorder
+        # them; output files are fsynced before their token is committed.
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
 
     @classmethod
     def open_root(cls, root: Root) -> StateStore:
         return cls(root.path / "state" / "state.db")
 
     def close(self) -> None:
+        self.wait_commits(raise_error=False)
+        if self._commits is not None and self._committer is not None:
+            self._commits.put(None)
+            self._committer.join()
+            self._commits = self._committer = None
         with self._lock:
             self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+    def _tx(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        conn = db or self._db
+        with self._lock if db is None else _NO_LOCK:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")
                 try:
-                    yield self._db
+                    yield conn
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    conn.execute("ROLLBACK")
                     raise
-                self._db.execute("COMMIT")
+                conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StateError(f"state store {self.path}: {exc}") from exc
 
@@ -140,18 +157,17 @@ class StateStore:
         mid = self._model_id(scope, model)
         return mid is not None and bool(self._query("SELECT 1 FROM dedup WHERE model_id = ? LIMIT 1", (mid,)))
 
-    def stage_hashes(self, export_id: str, session: str, scope: str, model: str, pairs: array[int]) -> None:
-        """Stages one batch's (key, hash) pairs, packed, until the session is committed."""
-        with self._tx() as db:
-            db.execute("INSERT INTO staged_hashes (export_id, session, scope, model, pairs) VALUES (?,?,?,?,?)",
-                       (export_id, session, scope, model, pairs.tobytes()))
-
     # -- sessions -----------------------------------------------------------------------------------
-    def stage_done(self, export_id: str, session: str, key: str, token: str) -> None:
-        """Marks a session done: its token and hashes wait for ``commit_session``/``commit_export``."""
+    def stage_done(self, export_id: str, session: str, key: str, token: str, *, scope: str = "", model: str = "",
+                   pairs: array[int] | None = None) -> None:
+        """Marks a session done: its token and the (key, hash) pairs of what it wrote (packed, one row) wait
+        for ``commit_session``/``commit_export``."""
         with self._tx() as db:
             db.execute("INSERT INTO staged_tokens (export_id, session, key, token, done) VALUES (?,?,?,?,1)",
                        (export_id, session, key, token))
+            if pairs is not None and len(pairs):
+                db.execute("INSERT INTO staged_hashes (export_id, session, scope, model, pairs) VALUES (?,?,?,?,?)",
+                           (export_id, session, scope, model, pairs.tobytes()))
 
     def discard_session(self, export_id: str, session: str) -> None:
         """Rollback: what the session staged is dropped; the old token stays."""
@@ -160,14 +176,47 @@ class StateStore:
                 db.execute(f"DELETE FROM {table} WHERE export_id = ? AND session = ?", (export_id, session))
 
     def commit_session(self, export_id: str, session: str) -> None:
+        self.wait_commits()
         self._commit(export_id, session)
+
+    def commit_session_async(self, export_id: str, session: str) -> None:
+        """Commits on the committer thread, in order; ``wait_commits`` waits for all queued commits."""
+        if self._commits is None:
+            self._commits = queue.Queue()
+            self._committer = threading.Thread(target=self._run_commits, name="state-committer", daemon=True)
+            self._committer.start()
+        self._commits.put((export_id, session))
+
+    def _run_commits(self) -> None:
+        assert self._commits is not None
+        db = self._connect()
+        try:
+            while (item := self._commits.get()) is not None:
+                try:
+                    if self._commit_error is None:
+                        self._commit(*item, db=db)
+                except BaseException as exc:  # noqa: BLE001 (kept; wait_commits raises it in the caller)
+                    self._commit_error = exc
+                finally:
+                    self._commits.task_done()
+            self._commits.task_done()
+        finally:
+            db.close()
+
+    def wait_commits(self, *, raise_error: bool = True) -> None:
+        """Returns when every queued session commit is done; raises the first one that failed."""
+        if self._commits is not None:
+            self._commits.join()
+        if raise_error and self._commit_error is not None:
+            raise StateError(f"committing a session failed: {self._commit_error}") from self._commit_error
 
     def commit_export(self, export_id: str) -> None:
         """Makes everything the export's done sessions staged current (after an upload succeeded)."""
+        self.wait_commits()
         self._commit(export_id, None)
 
-    def _commit(self, export_id: str, session: str | None) -> None:
-        with self._tx() as db:
+    def _commit(self, export_id: str, session: str | None, db: sqlite3.Connection | None = None) -> None:
+        with self._tx(db) as db:
             if session is None:
                 rows = db.execute("SELECT session FROM staged_tokens WHERE export_id = ? AND done = 1 UNION "
                                   "SELECT session FROM staged_checkpoints WHERE export_id = ? AND done = 1",
@@ -199,6 +248,7 @@ class StateStore:
 
     def discard_export(self, export_id: str | None = None) -> None:
         """Drops what an export (or, with ``None``, every earlier export) staged and never committed."""
+        self.wait_commits(raise_error=False)
         with self._tx() as db:
             for table in ("staged_hashes", "staged_tokens", "staged_checkpoints"):
                 if export_id is None:

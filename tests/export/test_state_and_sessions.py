@@ -171,3 +171,16 @@ def test_dedup_keys_sent_by_the_integration_equal_parsing(tmp_path, state):
     assert [r.get("id") for r in read_model(tmp_path, "e2", "sourcecode.Repo")] == [None, "id2"]
     with pytest.raises(SessionError, match="dedup holds"):
         m2.send_exported(m2.session_start(False, "x", 0, "", "")[0], batch, b"\x00" * 8)
+
+
+def test_async_commits_land_in_order_and_wait_commits_waits(tmp_path, state):
+    """With async commits SessionDone returns at once; wait_commits makes tokens and dedup current, in order."""
+    m = manager(tmp_path, state, async_commit=True)
+    for token in ("t1", "t2", "t3"):
+        sid, _ = m.session_start(False, "sourcecode.Repo", 0, "", "")
+        m.send_exported(sid, [obj(1, title=token)])
+        m.session_done(sid, token)
+    state.wait_commits()
+    assert state.token("mock@SOURCECODE/sourcecode.Repo") == "t3"
+    key, code = __import__("pinpoint_agent.ids", fromlist=["object_key"]).object_key(orjson.loads(obj(1, "t3")))
+    assert state.known_hashes("mock@SOURCECODE", "sourcecode.Repo", [key]) == {key: code}
