@@ -57,7 +57,7 @@ class SessionFile:
         self._file = None
         final = self.path.with_name(self.path.name[: -len(TEMP_SUFFIX)] + FINAL_SUFFIX)
         os.replace(self.path, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         self.path = final
         return final
 
@@ -70,7 +70,8 @@ class SessionFile:
             self.path = None
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Makes a rename or a new file in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

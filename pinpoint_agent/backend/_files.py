@@ -7,20 +7,14 @@ import os
 import secrets
 from pathlib import Path
 
+from pinpoint_agent.output import fsync_dir
+
 __all__ = ["ensure_private_dir", "write_private_file"]
 
 
 def ensure_private_dir(path: Path) -> None:
     """Create ``path`` (and parents) if missing; a directory we create is 0700."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_private_file(path: Path, data: bytes, *, overwrite: bool) -> None:
@@ -50,4 +44,4 @@ def write_private_file(path: Path, data: bytes, *, overwrite: bool) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
