@@ -72,6 +72,24 @@ def whole_path(n: int, root: Path) -> tuple[float, float, int, int, int]:
     return wall, integ["duration"] / 1e9, agent_peak, plugin_peak, integ["objects"]["sourcecode.PullRequest"]
 
 
+def startup(base: Path, runs: int = 3) -> None:
+    """How long a one-shot export of almost nothing takes with the root's Prefect server already running,
+    beside `python -c "import prefect"` (the part no Prefect command can avoid)."""
+    def timed(cmd: list[str]) -> float:
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t
+
+    ints = '[{"id":"s","name":"mock","type":1,"config":{"repos":1,"prs_per_repo":1,"users":1}}]'
+    export = [sys.executable, "-m", "pinpoint_agent.cli", "export", "--integrations-json", ints,
+              "--pinpoint-root", str(base / "root-startup")]
+    timed(export)  # first run creates the root
+    one_shot = sorted(timed(export) for _ in range(runs))[runs // 2]
+    floor_s = sorted(timed([sys.executable, "-c", "import prefect.flows"]) for _ in range(runs))[runs // 2]
+    print(f"one-shot export of 3 objects (server running): {one_shot:.2f} s; "
+          f"`import prefect.flows` alone: {floor_s:.2f} s; ratio {one_shot / floor_s:.1f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, default=1_000_000)
@@ -90,8 +108,10 @@ def main() -> None:
                 wall, export_s, agent_rss, plugin_rss, written = whole_path(n, base / f"root-{n}")
                 assert written == n, (written, n)
                 print(f"{n:>9,} {f:>8.2f} {export_s:>9.2f} {wall:>7.2f} {n / export_s:>15,.0f} "
-                      f"{export_s / f:>6.2f} {wall / f:>10.2f} {agent_rss / 2**20:>8.0f}MB {plugin_rss / 2**20:>8.0f}MB")
+                      f"{export_s / f:>6.2f} {wall / f:>10.2f} {agent_rss / 2**20:>8.0f}MB "
+                      f"{plugin_rss / 2**20:>8.0f}MB")
             print("goals: ratio <= 1.5 x floor, >= 50,000 objects/s, peak RSS < 300 MB and flat as N grows")
+            startup(base)
         finally:
             stop_local(home)
 

@@ -63,7 +63,8 @@ def test_sigkill_mid_export_then_rerun_loses_nothing(tmp_path):
     with state._tx() as db:
         assert db.execute("SELECT COUNT(*) FROM staged_hashes").fetchone()[0] == 0
         assert db.execute("SELECT COUNT(*) FROM staged_tokens").fetchone()[0] == 0
-        assert db.execute("SELECT COUNT(*) FROM dedup JOIN dedup_models ON id = model_id WHERE model = 'sourcecode.PullRequest'").fetchone()[0] == \
+        assert db.execute("SELECT COUNT(*) FROM dedup JOIN dedup_models ON id = model_id "
+                          "WHERE model = 'sourcecode.PullRequest'").fetchone()[0] == \
             REPOS * PRS
     state.close()
 
@@ -73,7 +74,8 @@ def test_ctrl_c_stops_the_export_reaps_the_plugin_and_says_one_line(tmp_path):
     """SIGINT mid-export: exit 1 with one line, the plugin process is gone, no half-written file stays."""
     root = tmp_path / "root"
     ints = orjson.dumps([{"id": "m", "name": "mock", "type": 1,
-                          "config": {"repos": 5, "prs_per_repo": 5000, "fail": {"mode": "hang", "after_objects": 9000}}}]).decode()
+                          "config": {"repos": 5, "prs_per_repo": 5000,
+                                     "fail": {"mode": "hang", "after_objects": 9000}}}]).decode()
     proc = subprocess.Popen([*AGENT, "export", "--integrations-json", ints, "--pinpoint-root", str(root)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     plugin = None
