@@ -200,6 +200,6 @@ def run_service(pinpoint_root: Path | None, *, log_format: str, log_level: str) 
         raise ConfigError(f"--log-format must be text or json, not {log_format!r}")
     root = Root(pinpoint_root)
     _start("run", root, CommandArgs(None, None, None, None, pinpoint_root, None, log_format, log_level, None))
-    from pinpoint_agent.service import serve
+    from pinpoint_agent.service._service import serve
 
-    return serve(root.path)
+    return serve(root.path, log_format=log_format, log_level=log_level)

@@ -1,8 +1,9 @@
-"""Runs a flow run the service claimed, in this process, with Prefect's own flow engine.
+"""Runs an interactive flow run the service claimed, in this process, with Prefect's own flow engine.
 
-The run keeps everything a Prefect run has (states, logs, artifacts, task runs in the UI); what differs
-from a worker is only where it runs: in a thread of the service instead of a new process (a process
-start and the flow's imports cost seconds; a warm plugin would be lost with the process).
+The run keeps everything a Prefect run has (states, logs, artifacts in the UI); what differs from a worker
+is only where it runs: in a thread of the service instead of a new process (a process start and the flow's
+imports cost seconds; a warm plugin would be lost with the process). Exports run in a process of their
+own (``_export_process``): they are long, and SIGTERM must be able to stop one cleanly.
 
 Interactive runs use ``QuickEngine``: Prefect's ``FlowRunEngine`` without the suspension watcher, which
 opens an events websocket and a thread per run (about 0.3 s) to notice ``suspend_flow_run`` calls; these
@@ -11,8 +12,6 @@ flows never suspend. Pinned to Prefect 3.9.1 (``FlowRunEngine`` is public but it
 
 from __future__ import annotations
 
-import ctypes
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,11 +32,9 @@ class QuickEngine(FlowRunEngine[Any, Any]):
             yield request
 
 
-def run_in_process(flow: Flow[..., Any], flow_run: FlowRun, parameters: dict[str, Any], *,
-                   quick: bool) -> State:
+def run_in_process(flow: Flow[..., Any], flow_run: FlowRun, parameters: dict[str, Any]) -> State:
     """Runs ``flow_run`` to a final state (as ``prefect.flow_engine.run_flow`` does) and returns it."""
-    engine_type = QuickEngine if quick else FlowRunEngine
-    engine = engine_type(flow=flow, flow_run=flow_run, parameters=parameters)
+    engine = QuickEngine(flow=flow, flow_run=flow_run, parameters=parameters)
     with engine.start():
         while engine.is_running():
             with engine.run_context():
@@ -50,16 +47,3 @@ def call_parameters(flow: Flow[..., Any], flow_run: FlowRun) -> dict[str, Any]:
     args, kwargs = parameters_to_args_kwargs(flow.fn, dict(flow_run.parameters))
     params: dict[str, Any] = get_call_parameters(flow.fn, args, kwargs)
     return params
-
-
-class ServiceStopping(BaseException):  # noqa: N818 (a signal, like KeyboardInterrupt)
-    """Raised inside a running export when the service stops: its sessions roll back, it runs again later."""
-
-
-def interrupt(thread: threading.Thread) -> bool:
-    """Raises ``ServiceStopping`` in ``thread`` at its next Python instruction (Prefect's own timeouts
-    interrupt flows in threads the same way). The export flow then cancels its integrations."""
-    if thread.ident is None or not thread.is_alive():
-        return False
-    n = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(ServiceStopping))
-    return bool(n == 1)

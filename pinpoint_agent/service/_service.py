@@ -3,8 +3,9 @@
     poller thread      every ``poll_interval`` (100 ms): scheduled runs of our deployments → refuse (too old),
                        hand an interactive run to a worker, start the next export if none runs
     worker threads     interactive runs, at once and side by side, each on a warm plugin
-    export thread      one export at a time; the others stay Scheduled in Prefect (the queue survives
-                       restarts); SIGTERM interrupts it: sessions roll back, the run goes back to the queue
+    export thread      one export at a time, in a process of its own; the others stay Scheduled in Prefect
+                       (the queue survives restarts); SIGTERM stops it: sessions roll back, the run goes back
+                       to the queue
     upkeep thread      warm plugin health checks (restart on crash) and the heartbeat every 30 s
     main thread        waits for SIGTERM/SIGINT, then stops everything in order
 """
@@ -15,6 +16,8 @@ import os
 import queue
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, fields
@@ -35,7 +38,7 @@ from pinpoint_agent.service._api import Api, ApiUnavailable
 from pinpoint_agent.service._api import now as _now
 from pinpoint_agent.service._plugins import WarmPlugins
 from pinpoint_agent.service._rules import ACCEPTED_TAG, refusal
-from pinpoint_agent.service._runner import ServiceStopping, call_parameters, interrupt, run_in_process
+from pinpoint_agent.service._runner import call_parameters, run_in_process
 
 log = structlog.get_logger("pinpoint_agent.service")
 
@@ -71,12 +74,15 @@ class Settings:
 class _Export:
     run: FlowRun
     thread: threading.Thread
+    process: subprocess.Popen[bytes] | None = None
     started: float = field(default_factory=time.monotonic)
 
 
 class Service:
-    def __init__(self, root: Root, settings: Settings | None = None) -> None:
+    def __init__(self, root: Root, settings: Settings | None = None, *, log_format: str = "text",
+                 log_level: str = "info") -> None:
         self.root = root
+        self.log_format, self.log_level = log_format, log_level
         self.settings = settings or Settings.from_env()
         self.stopping = threading.Event()
         self.plugins = WarmPlugins(idle_seconds=self.settings.plugin_idle_seconds)
@@ -116,10 +122,9 @@ class Service:
         deadline = time.monotonic() + self.settings.stop_grace
         export = self._export
         if export is not None and export.thread.is_alive():
-            log.info("interrupting the running export; its open sessions roll back and it runs again later",
+            log.info("stopping the running export; its open sessions roll back and it runs again later",
                      flow_run=export.run.name)
-            interrupt(export.thread)
-            export.thread.join(max(deadline - time.monotonic(), 1.0))
+            self._stop_export(export, deadline)
         for _ in range(self.settings.workers):
             self._work.put(None)
         for t in threads:
@@ -214,23 +219,58 @@ class Service:
                 if item is None:
                     return
                 command, run = item
-                self._execute(api, command, run, quick=True)
+                self._execute(api, command, run)
 
     def _export_main(self, command: Command, run: FlowRun) -> None:
+        export = self._export
+        assert export is not None
         with SyncClientContext.get_or_create() as ctx:
             api = Api(ctx.client)
+            started = time.monotonic()
             try:
-                self._execute(api, command, run, quick=False)
-            except ServiceStopping:
-                log.warning("export interrupted by the service stopping; it runs again when the service is back",
-                            flow_run=run.name)
-                try:
-                    api.requeue(run, "the agent stopped during this export: its open sessions were rolled back; "
-                                     "it runs again when the agent is back")
-                except ApiUnavailable as exc:
-                    log.error("could not put the interrupted export back in the queue", error=str(exc))
+                export.process = subprocess.Popen(  # noqa: S603
+                    [sys.executable, "-m", "pinpoint_agent.service._export_process", str(run.id),
+                     str(self.root.path), self.log_format, self.log_level],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                log.info("run started", command=command.name, flow_run=run.name, id=str(run.id),
+                         pid=export.process.pid, log=str(self.root.command_log("export")))
+                code = export.process.wait()
+                log.info("run finished", command=command.name, flow_run=run.name, exit_code=code,
+                         ms=round((time.monotonic() - started) * 1000))
+                if self.stopping.is_set() and code != 0:
+                    api.requeue(run, "the agent stopped during this export: its open sessions were rolled "
+                                     "back; it runs again when the agent is back")
+                    log.warning("export stopped with the service; it runs again when the service is back",
+                                flow_run=run.name)
+                elif code != 0:
+                    current = api.read(run.id)
+                    if current.state is not None and not current.state.is_final():
+                        api.fail(run, f"the export process ended with exit code {code}; see "
+                                      f"{self.root.command_log('export')}")
+            except ApiUnavailable as exc:
+                log.error("export lost the Prefect API", flow_run=run.name, error=str(exc))
+            except Exception:  # noqa: BLE001 (a bug here must not end the service)
+                log.exception("export failed in the service", flow_run=run.name)
+            finally:
+                with self._inflight_lock:
+                    self._inflight.discard(run.id)
 
-    def _execute(self, api: Api, command: Command, run: FlowRun, *, quick: bool) -> None:
+    def _stop_export(self, export: _Export, deadline: float) -> None:
+        """SIGTERM (again every few seconds: one may land where the flow cannot act on it), SIGKILL last."""
+        proc = export.process
+        while proc is not None and proc.poll() is None and time.monotonic() < deadline:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(min(5.0, max(deadline - time.monotonic(), 0.1)))
+            except subprocess.TimeoutExpired:
+                continue
+        if proc is not None and proc.poll() is None:
+            log.error("the export did not stop in time; killing it (a rerun picks up where it was)")
+            proc.kill()
+            proc.wait()
+        export.thread.join(5)
+
+    def _execute(self, api: Api, command: Command, run: FlowRun) -> None:
         started = time.monotonic()
         try:
             try:
@@ -241,7 +281,7 @@ class Service:
                 return
             log.info("run started", command=command.name, flow_run=run.name, id=str(run.id),
                      since_created_ms=round((_now() - run.created).total_seconds() * 1000) if run.created else None)
-            state = run_in_process(command.flow, run, params, quick=quick)
+            state = run_in_process(command.flow, run, params)
             self._counts["done"] += 1
             log.info("run finished", command=command.name, flow_run=run.name, state=state.name,
                      ms=round((time.monotonic() - started) * 1000))
@@ -282,5 +322,6 @@ class Service:
             log.warning("heartbeat not sent: Prefect API unreachable", error=str(exc))
 
 
-def serve(root: Path | None, settings: Settings | None = None) -> int:
-    return Service(Root(root), settings).run()
+def serve(root: Path | None, settings: Settings | None = None, *, log_format: str = "text",
+          log_level: str = "info") -> int:
+    return Service(Root(root), settings, log_format=log_format, log_level=log_level).run()
