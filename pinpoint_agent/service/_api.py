@@ -24,7 +24,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.exceptions import Abort, ObjectAlreadyExists, PrefectHTTPStatusError
+from prefect.exceptions import Abort, ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import AwaitingRetry, Cancelled, Failed, Pending
 from prefect.utilities.callables import parameter_schema
 from prefect.utilities.engine import propose_state_sync
@@ -86,10 +86,16 @@ class Api:
             sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=50)
         return runs
 
-    def mark_ready(self, deployment_ids: list[UUID]) -> None:
-        """Marks the deployments polled (the UI shows them Ready), as a runner's poll does."""
+    def mark_ready(self, deployment_ids: list[UUID]) -> bool:
+        """Marks the deployments polled (the UI shows them Ready), as a runner's poll does; False when they
+        are gone (a server restarted with a new database): the service registers them again."""
+        try:
+            self._do(self.client.read_deployment, deployment_ids[0])
+        except ObjectNotFound:
+            return False
         self._do(self.client.get_scheduled_flow_runs_for_deployments, deployment_ids=deployment_ids,
                  scheduled_before=now(), limit=1)
+        return True
 
     def read(self, flow_run_id: UUID) -> FlowRun:
         run: FlowRun = self._do(self.client.read_flow_run, flow_run_id)

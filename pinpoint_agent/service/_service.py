@@ -28,7 +28,7 @@ from uuid import UUID
 import structlog
 from prefect.client.schemas.objects import FlowRun
 from prefect.context import SyncClientContext
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from flows.deployments import Command, plugin_source
 from pinpoint_agent import __version__
@@ -134,7 +134,9 @@ class Service:
 
     # -- finding runs -----------------------------------------------------------------------------------
     def _poll_loop(self) -> None:
-        with SyncClientContext.get_or_create() as ctx:
+        # The poll fails fast (no client-side retries with growing backoff): this loop notices an outage,
+        # says so and polls again every few seconds; runs in flight keep the client's retries.
+        with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}), SyncClientContext.get_or_create() as ctx:
             api = Api(ctx.client)
             wait = self.settings.poll_interval
             next_ready = 0.0
@@ -145,8 +147,11 @@ class Service:
                         log.info("serving deployments", deployments=sorted(
                             f"{c.name}/{self.settings.deployment_name}" for c in self._served.values()))
                     if time.monotonic() >= next_ready:
-                        api.mark_ready(list(self._served))
                         next_ready = time.monotonic() + READY_EVERY
+                        if not api.mark_ready(list(self._served)):
+                            log.warning("the deployments are gone from the Prefect API; registering them again")
+                            self._served = {}
+                            continue
                     for run in api.scheduled(list(self._served)):
                         if self.stopping.is_set():
                             break
@@ -165,7 +170,7 @@ class Service:
             self._api_down_since = time.monotonic()
             log.warning("Prefect API unreachable; retrying", error=str(exc))
         self._served = {}  # registered again when it answers (it may be a new server)
-        return min(max(wait * 2, 0.5), 10.0)
+        return min(max(wait * 2, 0.5), 5.0)
 
     def _api_up(self) -> None:
         if self._api_down_since is not None:

@@ -3,10 +3,13 @@ it: trigger deployments through Prefect's REST API with httpx and read the resul
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +38,7 @@ class Service:
     api: str
     name: str  # deployment name: tests do not see each other's runs
     proc: subprocess.Popen[bytes] | None = None
+    api_for_service: str = ""  # where the service reaches the API (a proxy), if not where the test does
     http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -46,7 +50,8 @@ class Service:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def start(self, timeout: float = 60) -> Service:
-        env = {**os.environ, **FAST, "PREFECT_API_URL": self.api, "PINPOINT_DEPLOYMENT_NAME": self.name}
+        env = {**os.environ, **FAST, "PREFECT_API_URL": self.api_for_service or self.api,
+               "PINPOINT_DEPLOYMENT_NAME": self.name}
         self.proc = subprocess.Popen([*AGENT, "run", "--pinpoint-root", str(self.root)], env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.wait_log("serving deployments", timeout)
@@ -147,3 +152,61 @@ def shared_service(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -
     yield svc
     if svc.proc is not None:
         assert svc.stop() == 0
+
+
+class Proxy:
+    """A TCP proxy in front of the Prefect server, so a test can take the API away and bring it back."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = upstream_port
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.up()
+
+    def up(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        """Refuses new connections and cuts the open ones."""
+        with self._lock:
+            if self._listener is not None:
+                with contextlib.suppress(OSError):
+                    self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+                self._listener.close()
+                self._listener = None
+            for c in self._conns:
+                with contextlib.suppress(OSError):
+                    c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            self._conns.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self._listener is not listener:  # went down meanwhile
+                    client.close()
+                    return
+                server = socket.create_connection(("127.0.0.1", self.upstream))
+                self._conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)

@@ -1,0 +1,56 @@
+"""The service and the Prefect API: it rides out an outage, and prefect.yaml deploys every command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .conftest import Proxy, Service, mock
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_service_rides_out_an_api_outage(make_service, prefect_api: str) -> None:
+    """With the API cut for a few seconds (connections dropped, new ones refused), the service keeps going and
+    runs the mutation the backend created meanwhile once the API is back."""
+    proxy = Proxy(urlsplit(prefect_api).port or 80)
+    svc: Service = make_service()
+    svc.api_for_service = f"http://127.0.0.1:{proxy.port}/api"
+    svc.start()
+    params = {"integrations": mock(), "mutation": {"fn": "PR_SET_TITLE", "data": {"ref_id": "1", "title": "t"}}}
+    svc.run("mutate", params)
+    proxy.down()
+    run = svc.trigger("mutate", params)  # the backend reaches the server; the agent does not
+    time.sleep(4)
+    assert svc.read(run["id"])["state"]["type"] == "SCHEDULED"
+    proxy.up()
+    assert svc.wait(run["id"], timeout=60)["state"]["type"] == "COMPLETED"
+    assert svc.result(run["id"])["success"] is True
+    assert "Prefect API unreachable; retrying" in svc.log and "Prefect API reachable again" in svc.log
+
+
+def test_prefect_yaml_deploys_every_command_to_a_work_pool(prefect_api: str, tmp_path: Path) -> None:
+    """`prefect deploy --all` (no network: the pull step only sets the folder) creates one deployment per
+    command on the process pool, the export limited to one at a time, and the cron-scheduled export."""
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PWD": str(ROOT), "PREFECT_HOME": str(tmp_path)}
+    prefect = [sys.executable, "-m", "prefect"]
+    pool = subprocess.run([*prefect, "work-pool", "create", "pinpoint-agent", "--type", "process", "--overwrite"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert pool.returncode == 0, pool.stdout + pool.stderr
+    deploy = subprocess.run([*prefect, "--no-prompt", "deploy", "--all"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    svc = Service(tmp_path, prefect_api, "pool")
+    for command in ("export", "validate-config", "export-onboard-data", "mutate", "webhook"):
+        d = svc.request("GET", f"/deployments/name/{command}/pool").json()
+        assert d["work_pool_name"] == "pinpoint-agent" and d["entrypoint"].startswith("flows/deployments.py:")
+        assert d["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+    assert svc.request("GET", "/deployments/name/export/pool").json()["global_concurrency_limit"]["limit"] == 1
+    nightly = svc.request("GET", "/deployments/name/export/nightly").json()
+    assert [s["schedule"]["cron"] for s in nightly["schedules"]] == ["0 3 * * *"]
+    assert uuid.UUID(nightly["id"])
