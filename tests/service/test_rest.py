@@ -151,3 +151,27 @@ def test_one_export_at_a_time_the_next_waits_in_the_queue(shared_service: Servic
     a, b = sorted(runs, key=lambda r: r["start_time"])
     assert b["start_time"] >= a["end_time"]
     assert "export queued behind the running one" in svc.log
+
+
+def test_secret_store_references_are_resolved_in_the_agent_only(shared_service: Service, tmp_path) -> None:
+    """A token sent as "secret-store:<name>" is read from the root's encrypted store; Prefect keeps only the
+    reference and no log line holds the token."""
+    from pydantic import SecretStr
+
+    from pinpoint_agent.backend import EnrolledConfig, open_secret_store, save_config
+
+    svc = shared_service
+    root = tmp_path / "enrolled"
+    root.mkdir()
+    save_config(root, EnrolledConfig(api_key=SecretStr("k" * 20), customer_id="c1", device_id="d1",
+                                     backend_url="http://127.0.0.1:9", encryption_key=SecretStr("ab" * 32)))
+    token = f"tok-{uuid.uuid4().hex}"
+    open_secret_store(root).put("mock-1.token", token)
+    params = {"integrations": [{"id": "s1", "name": "mock", "type": 1,
+                                "config": {"token": "secret-store:mock-1.token"}}],
+              "mutation": {"fn": "PR_SET_TITLE", "data": {"ref_id": "1", "title": "t"}}, "pinpoint_root": str(root)}
+    run, result = svc.run("mutate", params)
+    assert result["success"] is True
+    assert run["parameters"]["integrations"][0]["config"]["token"] == "secret-store:mock-1.token"
+    logs = [svc.log] + [p.read_text(errors="replace") for p in (root / "logs").rglob("*") if p.is_file()]
+    assert not [text for text in logs if token in text]
