@@ -25,7 +25,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import Abort, ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
-from prefect.states import AwaitingRetry, Cancelled, Failed, Pending
+from prefect.states import AwaitingRetry, Cancelled, Crashed, Failed, Pending
 from prefect.utilities.callables import parameter_schema
 from prefect.utilities.engine import propose_state_sync
 
@@ -84,6 +84,18 @@ class Api:
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
                 next_scheduled_start_time=FlowRunFilterNextScheduledStartTime(before_=now())),  # type: ignore[arg-type]
             sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=50)
+        return runs
+
+    def crash_abandoned(self, deployment_ids: list[UUID], message: str) -> list[FlowRun]:
+        """Runs of these deployments left Pending or Running (by a service that was killed): Crashed."""
+        runs: list[FlowRun] = self._do(
+            self.client.read_flow_runs,
+            flow_run_filter=FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(any_=deployment_ids),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING]))),
+            limit=200)
+        for run in runs:
+            self._propose(Crashed(message=message), run.id, force=True)
         return runs
 
     def mark_ready(self, deployment_ids: list[UUID]) -> bool:

@@ -140,12 +140,18 @@ class Service:
             api = Api(ctx.client)
             wait = self.settings.poll_interval
             next_ready = 0.0
+            first = True
             while not self.stopping.is_set():
                 try:
                     if not self._served:
                         self._served = api.register(self.settings.deployment_name, self.root.path)
                         log.info("serving deployments", deployments=sorted(
                             f"{c.name}/{self.settings.deployment_name}" for c in self._served.values()))
+                        if first:  # interactive runs are ours alone: any still open were cut off by a kill
+                            first = False
+                            interactive = [i for i, c in self._served.items() if c.interactive]
+                            for run in api.crash_abandoned(interactive, "the agent stopped while this ran"):
+                                log.warning("marked a run of a killed service crashed", flow_run=run.name)
                     if time.monotonic() >= next_ready:
                         next_ready = time.monotonic() + READY_EVERY
                         if not api.mark_ready(list(self._served)):
