@@ -85,14 +85,18 @@ def main() -> None:
         warm.append(time.perf_counter() - t)
     host.close()
 
-    repos = 20
-    counting = Counting()
-    export_entry = IntegrationConfig(id="b", name="mock", type=IntegrationType.SOURCECODE,
-                                     config={"repos": repos, "prs_per_repo": args.objects // repos, "users": 0})
-    with IntegrationHost.start(export_entry, counting) as host:
-        t = time.perf_counter()
-        host.export(CallConfig(integration=export_entry, customer_id="bench"))
-        elapsed = time.perf_counter() - t
+    def throughput(cheap: bool) -> tuple[Counting, float]:
+        repos = 20
+        counting = Counting()
+        export_entry = IntegrationConfig(id="b", name="mock", type=IntegrationType.SOURCECODE, config={
+            "repos": repos, "prs_per_repo": args.objects // repos, "users": 0, "cheap_objects": cheap})
+        with IntegrationHost.start(export_entry, counting) as host:
+            t = time.perf_counter()
+            host.export(CallConfig(integration=export_entry, customer_id="bench"))
+            return counting, time.perf_counter() - t
+
+    counting, elapsed = throughput(cheap=False)
+    cheap_counting, cheap_elapsed = throughput(cheap=True)
 
     med = statistics.median
     print(f"{'measure':44} {'value':>12}   goal")
@@ -103,9 +107,11 @@ def main() -> None:
           f"<= 200 ms   ({med(cold) / med(grpc_runs):.2f}x importing grpc+protobuf)")
     print(f"{'warm unary call p50':44} {pct(warm, 50) * 1000:10.3f} ms   <= 2 ms")
     print(f"{'warm unary call p99':44} {pct(warm, 99) * 1000:10.3f} ms")
-    rate = counting.objects / elapsed
-    print(f"{'SendExported objects/s (' + str(counting.objects) + ' objects)':44} {rate:12,.0f}   >= 100,000   "
-          f"({counting.bytes / elapsed / 1e6:.1f} MB/s, {elapsed:.2f} s)")
+    for label, c, e in (("mock objects", counting, elapsed), ("cheap objects", cheap_counting, cheap_elapsed)):
+        print(f"{'SendExported objects/s, ' + label + ' (' + str(c.objects) + ')':44} {c.objects / e:12,.0f}   "
+              f">= 100,000   ({c.bytes / e / 1e6:.1f} MB/s, {e:.2f} s)")
+    print("(mock objects: the mock builds datamodel-faithful objects, ~9 us each, on the plugin's core; cheap "
+          "objects: same size, built in ~1 us, so the figure is the SDK + gRPC + agent)")
 
 
 if __name__ == "__main__":

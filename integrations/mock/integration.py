@@ -6,7 +6,7 @@ Config (all optional)::
     {"users": 5, "repos": 2, "prs_per_repo": 3, "new_prs_per_run": 1,
      "projects": 0, "issues_per_project": 0, "git_repos": ["/path/to/repo"],
      "fail": {"mode": "raise|crash|signal|hang|flood|stdout", "after_objects": 0},
-     "mutate_delay_ms": 0, "repo_credentials": "user:token"}
+     "mutate_delay_ms": 0, "repo_credentials": "user:token", "cheap_objects": false}
 
 ``validate_config`` names ``git_repos[0]`` for the agent's test clone, with ``repo_credentials`` (if any).
 
@@ -130,8 +130,9 @@ class MockIntegration(Integration):
             start = 0 if prev <= 0 else per_repo + (prev - 1) * new_per_run
             end = per_repo + (run - 1) * new_per_run
             total = end - start
+            make = _cheap_pull_request if cfg.get("cheap_objects") else _pull_request
             for n in range(start, end):
-                prs.send(_pull_request(cust, repo, n))
+                prs.send(make(cust, repo, n))
                 failer.tick()
                 if (n - start) % 1000 == 0:
                     prs.progress(n - start, total)
@@ -244,6 +245,24 @@ def _pull_request(cust: str, repo: dict[str, Any], n: int) -> dict[str, Any]:
     }
     pr["hashcode"] = _pull_request_hashcode(pr)
     return pr
+
+
+def _cheap_pull_request(cust: str, repo: dict[str, Any], n: int) -> dict[str, Any]:
+    """Benchmark mode (``"cheap_objects": true``): a pull request of the same size and shape with a
+    distinct id and hashcode, made in a fraction of the time, so a benchmark measures the SDK, the wire and
+    the agent rather than the mock's own object building. Not datamodel-faithful (ids are not hashed)."""
+    ref = f"{repo['ref_id']}-{n}"
+    return {**_template(cust, repo), "id": f"{repo['id']}{n:08x}", "ref_id": ref, "hashcode": f"{n:016x}"}
+
+
+_templates: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def _template(cust: str, repo: dict[str, Any]) -> dict[str, Any]:
+    key = (cust, repo["id"])
+    if key not in _templates:
+        _templates[key] = _pull_request(cust, repo, 0)
+    return _templates[key]
 
 
 def _pull_request_hashcode(pr: dict[str, Any]) -> str:
