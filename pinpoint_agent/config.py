@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.protocol import IntegrationConfig, IntegrationType
@@ -30,10 +30,11 @@ class AgentConfig(BaseModel):
     backend_url: str = Field(default="", description="where results are uploaded; empty: local files only")
     api_key: SecretStr = Field(default=SecretStr(""), description="the agent's backend key")
 
-    @field_validator("api_key", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _reveal(cls, value: Any) -> Any:
-        return reveal(value)
+    def _reveal(cls, data: Any) -> Any:
+        """Secret references (``secret-ref:``) in any field, declared or extra, become the secrets."""
+        return reveal(data)
 
 
 def _load_json(text: str | None, file: Path | None, what: str) -> Any:
