@@ -82,6 +82,7 @@ class SessionManager(Callbacks):
         self._users = CommitUserTransform()
         self.dropped_sessions = 0
         self._internal_roots: dict[str, int] = {}
+        self._has_hashes: dict[str, bool] = {}
         self._roots_lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -126,7 +127,7 @@ class SessionManager(Callbacks):
             info = SessionInfo(sid, key, name, is_tracking, parent_id, file, internal=internal)
             self._sessions[sid] = info
         if not is_tracking:
-            info.compare = not self.reprocess and self.state.has_hashes(self.root, name)
+            info.compare = not self.reprocess and self._model_has_hashes(name)
         token = "" if self.reprocess else self.state.token(key)
         return sid, token
 
@@ -161,6 +162,18 @@ class SessionManager(Callbacks):
             s.closed = True
             s.pairs = array("q")
         self.state.discard_session(self.export_id, self._uid(s))
+
+    def _model_has_hashes(self, model: str) -> bool:
+        """Whether earlier exports stored hashcodes for the model, asked once per export: hashcodes this
+        export commits itself are no reason to look every later batch up (on a historical export they are
+        all new). An object sent twice within one export is then written twice, never lost."""
+        with self._lock:
+            known = self._has_hashes.get(model)
+        if known is None:
+            known = self.state.has_hashes(self.root, model)
+            with self._lock:
+                self._has_hashes.setdefault(model, known)
+        return known
 
     def internal_root(self, name: str) -> int:
         """The agent's own tracking root session ``name`` (e.g. ``git``), opened once and shared."""
