@@ -144,10 +144,14 @@ class SessionManager(Callbacks):
                 s.file.finish()
             s.closed = True
         uid = self._uid(s)
-        self.state.stage_done(self.export_id, uid, s.key, last_processed, scope=self.root, model=s.name,
-                              pairs=s.pairs)
-        s.pairs = array("q")
-        self._commit(uid)
+        pairs, s.pairs = s.pairs, array("q")
+        if self.async_commit:
+            self.state.done_async(self.export_id, uid, s.key, last_processed, scope=self.root, model=s.name,
+                                  pairs=pairs, commit=self.commit_on_done)
+        else:
+            self.state.stage_done(self.export_id, uid, s.key, last_processed, scope=self.root, model=s.name,
+                                  pairs=pairs)
+            self._commit(uid)
         if self.on_progress is not None:
             self.on_progress(s)
 

@@ -13,7 +13,7 @@ import queue
 import sqlite3
 import threading
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,7 +62,7 @@ class StateStore:
         self._lock = threading.RLock()
         # Session commits can run on a thread of their own (``commit_session_async``) so that writing a
         # big session's hashcodes does not stall the integration; its connection writes, ours reads (WAL).
-        self._commits: queue.Queue[tuple[str, str] | None] | None = None
+        self._commits: queue.Queue[Callable[[sqlite3.Connection], None] | None] | None = None
         self._committer: threading.Thread | None = None
         self._commit_error: BaseException | None = None
 
@@ -159,10 +159,10 @@ class StateStore:
 
     # -- sessions -----------------------------------------------------------------------------------
     def stage_done(self, export_id: str, session: str, key: str, token: str, *, scope: str = "", model: str = "",
-                   pairs: array[int] | None = None) -> None:
+                   pairs: array[int] | None = None, db: sqlite3.Connection | None = None) -> None:
         """Marks a session done: its token and the (key, hash) pairs of what it wrote (packed, one row) wait
         for ``commit_session``/``commit_export``."""
-        with self._tx() as db:
+        with self._tx(db) as db:
             db.execute("INSERT INTO staged_tokens (export_id, session, key, token, done) VALUES (?,?,?,?,1)",
                        (export_id, session, key, token))
             if pairs is not None and len(pairs):
@@ -181,11 +181,25 @@ class StateStore:
 
     def commit_session_async(self, export_id: str, session: str) -> None:
         """Commits on the committer thread, in order; ``wait_commits`` waits for all queued commits."""
+        self._submit(lambda db: self._commit(export_id, session, db=db))
+
+    def done_async(self, export_id: str, session: str, key: str, token: str, *, scope: str, model: str,
+                   pairs: array[int], commit: bool) -> None:
+        """``stage_done`` (and, with ``commit``, the commit) on the committer thread, so the caller never
+        waits for SQLite's write lock; a crash before it runs leaves the session not done (re-exported)."""
+        def job(db: sqlite3.Connection) -> None:
+            self.stage_done(export_id, session, key, token, scope=scope, model=model, pairs=pairs, db=db)
+            if commit:
+                self._commit(export_id, session, db=db)
+
+        self._submit(job)
+
+    def _submit(self, job: Callable[[sqlite3.Connection], None]) -> None:
         if self._commits is None:
             self._commits = queue.Queue()
             self._committer = threading.Thread(target=self._run_commits, name="state-committer", daemon=True)
             self._committer.start()
-        self._commits.put((export_id, session))
+        self._commits.put(job)
 
     def _run_commits(self) -> None:
         assert self._commits is not None
@@ -194,7 +208,7 @@ class StateStore:
             while (item := self._commits.get()) is not None:
                 try:
                     if self._commit_error is None:
-                        self._commit(*item, db=db)
+                        item(db)
                 except BaseException as exc:  # noqa: BLE001 (kept; wait_commits raises it in the caller)
                     self._commit_error = exc
                 finally:
