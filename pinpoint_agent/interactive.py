@@ -56,14 +56,20 @@ class Mutation:
     data: Any  # the function's arguments; the integration checks they fit
 
 
-def parse_mutation(text: str) -> Mutation:
-    """``--mutation '{"fn": …, "data": {…}}'``."""
+def _json_object(text: str, flag: str, shape: str) -> dict[str, Any]:
+    """A command-line JSON object, or one clear ConfigError naming the flag."""
     try:
         raw = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"--mutation is not valid JSON: {exc}") from None
+        raise ConfigError(f"{flag} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise ConfigError('--mutation must be a JSON object {"fn": …, "data": {…}}')
+        raise ConfigError(f"{flag} must be a JSON object {shape}")
+    return raw
+
+
+def parse_mutation(text: str) -> Mutation:
+    """``--mutation '{"fn": …, "data": {…}}'``."""
+    raw = _json_object(text, "--mutation", '{"fn": …, "data": {…}}')
     fn = raw.get("fn")
     if not isinstance(fn, str) or not fn.strip():
         raise ConfigError('--mutation has no "fn" (the mutation to run, e.g. "PR_SET_TITLE")')
@@ -81,12 +87,7 @@ class Delivery:
 
 def parse_webhook(text: str) -> Delivery:
     """``--data '{"headers": {…}, "body": {…} | "<raw body>"}'``; the integration judges the body."""
-    try:
-        raw = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"--data is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError('--data must be a JSON object {"headers": {…}, "body": {…}}')
+    raw = _json_object(text, "--data", '{"headers": {…}, "body": {…}}')
     headers = raw.get("headers")
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise ConfigError('--data needs "headers": an object of header name to string value')

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 import threading
 from array import array
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +79,6 @@ class SessionManager(Callbacks):
         self._next_id = 0
         self._lock = threading.Lock()
         self._users = CommitUserTransform()
-        self.dropped_sessions = 0
         self._internal_roots: dict[str, int] = {}
         self._has_hashes: dict[str, bool] = {}
         self._roots_lock = threading.Lock()
@@ -195,7 +193,6 @@ class SessionManager(Callbacks):
             open_sessions = [s for s in self._sessions.values() if not s.closed and (internal or not s.internal)]
         for s in open_sessions:
             self._rollback(s)
-        self.dropped_sessions += len(open_sessions)
         return len(open_sessions)
 
     # -- objects ------------------------------------------------------------------------------------
@@ -287,6 +284,3 @@ class SessionManager(Callbacks):
     def sessions(self) -> list[SessionInfo]:
         with self._lock:
             return list(self._sessions.values())
-
-    def counts(self) -> Counter[str]:
-        return Counter({m: s.received for m, s in self.stats.items()})
