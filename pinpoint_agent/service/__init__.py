@@ -2,10 +2,11 @@
 
 It serves one Prefect deployment per backend command (``flows/deployments.py``) and runs their flow runs
 in its own process. The backend triggers a command with Prefect's REST API (``POST
-/api/deployments/{id}/create_flow_run``); the service notices the new Scheduled run within one poll
-interval (100 ms; the agent only makes outbound connections), claims it and runs the flow with Prefect's
-engine in a thread: an interactive command on a warm plugin process, an export one at a time. Every
-command is a flow run in the Prefect UI; its result JSON is an artifact of the run.
+/api/deployments/{id}/create_flow_run``); the service hears of the new Scheduled run on Prefect's event
+stream and polls for it at once (it also polls every second, every 100 ms while the stream is down; the
+agent only makes outbound connections), claims it and runs the flow with Prefect's engine in a thread:
+an interactive command on a warm plugin process, an export one at a time. Every command is a flow run in
+the Prefect UI; its result JSON is an artifact of the run.
 
 Import ``serve`` only after ``PREFECT_API_URL`` is set (``pinpoint_agent.prefect_server.ensure_api``):
 Prefect reads its settings on import. (Loaded lazily, so ``flows/`` can use the plain helpers here.)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -72,7 +73,9 @@ class QuickEngine(FlowRunEngine[Any, Any]):
 
 
 def run_in_process(flow: Flow[..., Any], flow_run: FlowRun, parameters: dict[str, Any]) -> State:
-    """Runs ``flow_run`` to a final state (as ``prefect.flow_engine.run_flow`` does) and returns it."""
+    """Runs ``flow_run`` to a final state (as ``prefect.flow_engine.run_flow`` does) and returns it.
+
+    ``flow`` should come from ``quick_flow``."""
     engine = QuickEngine(flow=flow, flow_run=flow_run, parameters=parameters)
     with engine.start():
         while engine.is_running():
@@ -86,3 +89,11 @@ def call_parameters(flow: Flow[..., Any], flow_run: FlowRun) -> dict[str, Any]:
     args, kwargs = parameters_to_args_kwargs(flow.fn, dict(flow_run.parameters))
     params: dict[str, Any] = get_call_parameters(flow.fn, args, kwargs)
     return params
+
+
+def quick_flow(flow: Flow[..., Any], scratch: Path) -> Flow[..., Any]:
+    """``flow`` with a result storage of its own: without one, Prefect asks the server for its default
+    storage at the start of every run (a round trip) though these flows persist no results. ``scratch``
+    is a directory of the root; nothing is written there unless a task asks to persist its result."""
+    quick: Flow[..., Any] = flow.with_options(result_storage=scratch)
+    return quick

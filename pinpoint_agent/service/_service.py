@@ -1,7 +1,10 @@
 """The ``run`` service: serves the command deployments and runs their flow runs in this process.
 
-    poller thread      every ``poll_interval`` (100 ms): scheduled runs of our deployments → refuse (too old),
-                       hand an interactive run to a worker, start the next export if none runs
+    poller thread      scheduled runs of our deployments → refuse (too old), hand an interactive run to a
+                       worker, start the next export if none runs; at once when the events thread pokes it,
+                       else every ``events_poll_interval`` (1 s), or ``poll_interval`` (100 ms) while the
+                       event stream is down
+    events thread      Prefect's event stream: pokes the poller when a run of ours is scheduled (``_events``)
     worker threads     interactive runs, at once and side by side, each on a warm plugin
     export thread      one export at a time, in a process of its own; the others stay Scheduled in Prefect
                        (the queue survives restarts); SIGTERM stops it: sessions roll back, the run goes back
@@ -36,9 +39,10 @@ from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.root import Root
 from pinpoint_agent.service._api import Api, ApiUnavailable
 from pinpoint_agent.service._api import now as _now
+from pinpoint_agent.service._events import ScheduledRuns
 from pinpoint_agent.service._plugins import WarmPlugins
 from pinpoint_agent.service._rules import ACCEPTED_TAG, refusal
-from pinpoint_agent.service._runner import call_parameters, run_in_process
+from pinpoint_agent.service._runner import call_parameters, quick_flow, run_in_process
 
 log = structlog.get_logger("pinpoint_agent.service")
 
@@ -49,7 +53,8 @@ READY_EVERY = 10.0  # seconds between marking the deployments polled (Prefect co
 class Settings:
     """Timings of the service; each can be set with ``PINPOINT_<NAME>`` in the environment."""
 
-    poll_interval: float = 0.1  # seconds between looks for new runs
+    poll_interval: float = 0.1  # seconds between looks for new runs while Prefect's event stream is down
+    events_poll_interval: float = 1.0  # ... while it is up (an event wakes the poller at once)
     heartbeat_interval: float = 30.0
     plugin_check_interval: float = 10.0  # warm plugin health checks
     plugin_idle_seconds: float = 1800.0  # a warm plugin unused this long is stopped
@@ -85,8 +90,11 @@ class Service:
         self.log_format, self.log_level = log_format, log_level
         self.settings = settings or Settings.from_env()
         self.stopping = threading.Event()
+        self._poke = threading.Event()  # set: poll now (a run was scheduled, or the service is stopping)
+        self.events = ScheduledRuns(self._poke.set, lambda: list(self._served))
         self.plugins = WarmPlugins(idle_seconds=self.settings.plugin_idle_seconds)
         self._served: dict[UUID, Command] = {}
+        self._quick_flows: dict[str, Any] = {}  # command name → its flow as the workers run it (``quick_flow``)
         self._inflight: set[UUID] = set()
         self._inflight_lock = threading.Lock()
         self._work: queue.Queue[tuple[Command, FlowRun] | None] = queue.Queue()
@@ -108,6 +116,7 @@ class Service:
                     for i in range(self.settings.workers)]
         for t in threads:
             t.start()
+        self.events.start()
         while not self.stopping.wait(0.5):
             pass
         self._shutdown(threads)
@@ -117,6 +126,7 @@ class Service:
         if not self.stopping.is_set():
             log.info("stopping", signal=signal.Signals(signum).name)
         self.stopping.set()
+        self._poke.set()
 
     def _shutdown(self, threads: list[threading.Thread]) -> None:
         deadline = time.monotonic() + self.settings.stop_grace
@@ -125,6 +135,7 @@ class Service:
             log.info("stopping the running export; its open sessions roll back and it runs again later",
                      flow_run=export.run.name)
             self._stop_export(export, deadline)
+        self.events.stop()
         for _ in range(self.settings.workers):
             self._work.put(None)
         for t in threads:
@@ -142,6 +153,7 @@ class Service:
             next_ready = 0.0
             first = True
             while not self.stopping.is_set():
+                self._poke.clear()
                 try:
                     if not self._served:
                         self._served = api.register(self.settings.deployment_name, self.root.path)
@@ -163,13 +175,14 @@ class Service:
                             break
                         self._consider(api, run)
                     self._api_up()
-                    wait = self.settings.poll_interval
+                    wait = (self.settings.events_poll_interval if self.events.live.is_set()
+                            else self.settings.poll_interval)
                 except ApiUnavailable as exc:
                     wait = self._api_down(exc, wait)
                 except Exception:  # noqa: BLE001 (a bug must not end the service; it is logged)
                     log.exception("poll failed")
                     wait = 1.0
-                self.stopping.wait(wait)
+                self._poke.wait(wait)
 
     def _api_down(self, exc: ApiUnavailable, wait: float) -> float:
         if self._api_down_since is None:
@@ -292,7 +305,10 @@ class Service:
                 return
             log.info("run started", command=command.name, flow_run=run.name, id=str(run.id),
                      since_created_ms=round((_now() - run.created).total_seconds() * 1000) if run.created else None)
-            state = run_in_process(command.flow, run, params)
+            flow = self._quick_flows.get(command.name)
+            if flow is None:
+                flow = self._quick_flows[command.name] = quick_flow(command.flow, self.root.temp / "prefect-results")
+            state = run_in_process(flow, run, params)
             self._counts["done"] += 1
             log.info("run finished", command=command.name, flow_run=run.name, state=state.name,
                      ms=round((time.monotonic() - started) * 1000))
@@ -325,7 +341,8 @@ class Service:
                 "api_reachable": self._api_down_since is None,
                 "export": str(export.run.id) if export and export.thread.is_alive() else None,
                 "queued_exports": len(self._waiting_exports), "running": len(self._inflight),
-                "warm_plugins": self.plugins.pids(), **self._counts}
+                "warm_plugins": self.plugins.pids(), "event_stream": self.events.live.is_set(),
+                "events": self.events.received, **self._counts}
         log.info("heartbeat", **{k: v for k, v in beat.items() if k not in ("at", "host", "version")})
         try:
             api.heartbeat(beat)

@@ -39,6 +39,7 @@ class Service:
     name: str  # deployment name: tests do not see each other's runs
     proc: subprocess.Popen[bytes] | None = None
     api_for_service: str = ""  # where the service reaches the API (a proxy), if not where the test does
+    env: dict[str, str] = field(default_factory=dict)  # more environment for the service
     http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -51,7 +52,7 @@ class Service:
 
     def start(self, timeout: float = 60) -> Service:
         env = {**os.environ, **FAST, "PREFECT_API_URL": self.api_for_service or self.api,
-               "PINPOINT_DEPLOYMENT_NAME": self.name}
+               "PINPOINT_DEPLOYMENT_NAME": self.name, **self.env}
         self.proc = subprocess.Popen([*AGENT, "run", "--pinpoint-root", str(self.root)], env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.wait_log("serving deployments", timeout)

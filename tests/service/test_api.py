@@ -32,6 +32,23 @@ def test_service_rides_out_an_api_outage(make_service, prefect_api: str) -> None
     assert svc.wait(run["id"], timeout=60)["state"]["type"] == "COMPLETED"
     assert svc.result(run["id"])["success"] is True
     assert "Prefect API unreachable; retrying" in svc.log and "Prefect API reachable again" in svc.log
+    svc.wait_log("Prefect event stream open again", timeout=30)  # and the events wake it again
+
+
+def test_prefect_event_wakes_the_service_at_once(make_service) -> None:
+    """With both poll intervals at two minutes, runs the backend creates still start within seconds: the
+    service hears Prefect's ``prefect.flow-run.Scheduled`` event and polls at once."""
+    svc: Service = make_service()
+    svc.env = {"PINPOINT_POLL_INTERVAL": "120", "PINPOINT_EVENTS_POLL_INTERVAL": "120"}
+    svc.start()
+    svc.wait_log("listening to Prefect's event stream")
+    params = {"integrations": mock(), "mutation": {"fn": "PR_SET_TITLE", "data": {"ref_id": "1", "title": "t"}}}
+    for _ in range(3):
+        started = time.monotonic()
+        run = svc.trigger("mutate", params)
+        assert svc.wait(run["id"], timeout=30)["state"]["type"] == "COMPLETED"
+        assert time.monotonic() - started < 30
+        assert svc.result(run["id"])["success"] is True
 
 
 def test_prefect_yaml_deploys_every_command_to_a_work_pool(prefect_api: str, tmp_path: Path) -> None:
