@@ -86,6 +86,19 @@ class Api:
             sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=50)
         return runs
 
+    def due(self, flow_run_ids: list[UUID]) -> list[FlowRun]:
+        """Those of these runs (announced by events) that are still Scheduled and due; one read by id each."""
+        runs = []
+        for flow_run_id in flow_run_ids:
+            try:
+                run = self.read(flow_run_id)
+            except ObjectNotFound:
+                continue
+            start = run.next_scheduled_start_time or run.expected_start_time
+            if run.state is not None and run.state.is_scheduled() and (start is None or start <= now()):
+                runs.append(run)
+        return runs
+
     def crash_abandoned(self, deployment_ids: list[UUID], message: str) -> list[FlowRun]:
         """Runs of these deployments left Pending or Running (by a service that was killed): Crashed."""
         runs: list[FlowRun] = self._do(

@@ -1,12 +1,13 @@
-"""Wakes the poller the moment Prefect schedules a run of one of our deployments.
+"""Tells the poller the moment Prefect schedules a run of one of our deployments.
 
 The service learns of new runs by polling (the agent only makes outbound connections). Polling fast costs
 the Prefect server a query every interval even when nothing happens; polling slowly adds the interval to
 every interactive command. Prefect also streams its events out over a websocket (``/api/events/out``, an
 outbound connection too): ``create_flow_run`` emits ``prefect.flow-run.Scheduled`` before it answers the
-caller. This listener subscribes to those events and pokes the poller, which then reads the runs as
-usual: the poll stays the one source of truth (an event lost in a reconnect costs one poll interval,
-never a run), the events only shorten the wait. While the stream is down the service polls fast again.
+caller. This listener subscribes to those events and hands the run's id to the poller, which reads that
+run (one request by id, half the cost of the poll's query) and starts it if it is still Scheduled and due.
+The poll stays the one source of truth (an event lost in a reconnect costs one poll interval, never a
+run); the events only shorten the wait. While the stream is down the service polls fast again.
 
 Prefect's subscriber is async; it runs on an event loop in a thread of its own. It is asked not to
 reconnect by itself (its retries would hide a dropped stream): this loop reconnects, says so in the log,
@@ -31,15 +32,16 @@ RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)  # waits between failed subscription
 
 
 class ScheduledRuns:
-    """Calls ``poke`` for each run Prefect schedules for a deployment in ``deployments()``.
+    """Calls ``announce(run id)`` for each run Prefect schedules for a deployment in ``deployments()``, and
+    ``announce(None)`` (poll everything now) when the stream closes or cannot open.
 
     ``live`` is set while the subscription is open; the service polls fast while it is not."""
 
-    def __init__(self, poke: Callable[[], None], deployments: Callable[[], Collection[UUID]]) -> None:
-        self._poke = poke
+    def __init__(self, announce: Callable[[UUID | None], None], deployments: Callable[[], Collection[UUID]]) -> None:
+        self._announce = announce
         self._deployments = deployments
         self.live = threading.Event()
-        self.received = 0  # events that poked the poller (for the heartbeat)
+        self.received = 0  # runs announced (for the heartbeat)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._thread = threading.Thread(target=self._main, name="events", daemon=True)
@@ -77,9 +79,10 @@ class ScheduledRuns:
                     failures = 0
                     async for event in events:
                         ours = {f"prefect.deployment.{d}" for d in self._deployments()}
-                        if any(r.id in ours for r in event.related):
+                        prefix, _, run_id = event.resource.id.rpartition(".")
+                        if prefix == "prefect.flow-run" and any(r.id in ours for r in event.related):
                             self.received += 1
-                            self._poke()
+                            self._announce(UUID(run_id))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 (the poll covers any failure here; it is only slower)
@@ -89,5 +92,5 @@ class ScheduledRuns:
                 failures += 1
             finally:
                 self.live.clear()
-                self._poke()  # the stream was closed or never opened: poll now, then at the fast interval
+                self._announce(None)  # the stream was closed or never opened: poll now, then at the fast interval
             await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1] if failures else 1.0)

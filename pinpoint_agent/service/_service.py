@@ -1,10 +1,10 @@
 """The ``run`` service: serves the command deployments and runs their flow runs in this process.
 
     poller thread      scheduled runs of our deployments → refuse (too old), hand an interactive run to a
-                       worker, start the next export if none runs; at once when the events thread pokes it,
-                       else every ``events_poll_interval`` (1 s), or ``poll_interval`` (100 ms) while the
-                       event stream is down
-    events thread      Prefect's event stream: pokes the poller when a run of ours is scheduled (``_events``)
+                       worker, start the next export if none runs; every ``events_poll_interval`` (1 s), or
+                       ``poll_interval`` (100 ms) while the event stream is down; a run the events thread
+                       announces is read by its id at once
+    events thread      Prefect's event stream: announces each run of ours Prefect schedules (``_events``)
     worker threads     interactive runs, at once and side by side, each on a warm plugin
     export thread      one export at a time, in a process of its own; the others stay Scheduled in Prefect
                        (the queue survives restarts); SIGTERM stops it: sessions roll back, the run goes back
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,9 @@ class Service:
         self.log_format, self.log_level = log_format, log_level
         self.settings = settings or Settings.from_env()
         self.stopping = threading.Event()
-        self._poke = threading.Event()  # set: poll now (a run was scheduled, or the service is stopping)
-        self.events = ScheduledRuns(self._poke.set, lambda: list(self._served))
+        self._poke = threading.Event()  # set: look now (runs were announced, the stream closed, or stopping)
+        self._announced: deque[UUID] = deque()  # runs the event stream announced, not yet read
+        self.events = ScheduledRuns(self._announce, lambda: list(self._served))
         self.plugins = WarmPlugins(idle_seconds=self.settings.plugin_idle_seconds)
         self._served: dict[UUID, Command] = {}
         self._quick_flows: dict[str, Any] = {}  # command name → its flow as the workers run it (``quick_flow``)
@@ -149,11 +151,14 @@ class Service:
         # says so and polls again every few seconds; runs in flight keep the client's retries.
         with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}), SyncClientContext.get_or_create() as ctx:
             api = Api(ctx.client)
-            wait = self.settings.poll_interval
-            next_ready = 0.0
+            backoff = self.settings.poll_interval  # while the API is down: grows to 5 s
+            next_ready = next_poll = 0.0
             first = True
             while not self.stopping.is_set():
                 self._poke.clear()
+                announced = []
+                while self._announced:
+                    announced.append(self._announced.popleft())
                 try:
                     if not self._served:
                         self._served = api.register(self.settings.deployment_name, self.root.path)
@@ -164,25 +169,36 @@ class Service:
                             interactive = [i for i, c in self._served.items() if c.interactive]
                             for run in api.crash_abandoned(interactive, "the agent stopped while this ran"):
                                 log.warning("marked a run of a killed service crashed", flow_run=run.name)
+                    if announced and time.monotonic() < next_poll:
+                        runs = api.due(announced)
+                    else:  # the timer, a closed stream, or events so many that a poll is due anyway
+                        runs = api.scheduled(list(self._served))
+                        next_poll = time.monotonic() + (self.settings.events_poll_interval if self.events.live.is_set()
+                                                        else self.settings.poll_interval)
+                    for run in runs:
+                        if self.stopping.is_set():
+                            break
+                        self._consider(api, run)
                     if time.monotonic() >= next_ready:
                         next_ready = time.monotonic() + READY_EVERY
                         if not api.mark_ready(list(self._served)):
                             log.warning("the deployments are gone from the Prefect API; registering them again")
                             self._served = {}
                             continue
-                    for run in api.scheduled(list(self._served)):
-                        if self.stopping.is_set():
-                            break
-                        self._consider(api, run)
                     self._api_up()
-                    wait = (self.settings.events_poll_interval if self.events.live.is_set()
-                            else self.settings.poll_interval)
+                    backoff = self.settings.poll_interval
                 except ApiUnavailable as exc:
-                    wait = self._api_down(exc, wait)
+                    backoff = self._api_down(exc, backoff)
+                    next_poll = time.monotonic() + backoff
                 except Exception:  # noqa: BLE001 (a bug must not end the service; it is logged)
                     log.exception("poll failed")
-                    wait = 1.0
-                self._poke.wait(wait)
+                    next_poll = time.monotonic() + 1.0
+                self._poke.wait(max(next_poll - time.monotonic(), 0.0))
+
+    def _announce(self, run_id: UUID | None) -> None:
+        if run_id is not None:
+            self._announced.append(run_id)
+        self._poke.set()
 
     def _api_down(self, exc: ApiUnavailable, wait: float) -> float:
         if self._api_down_since is None:

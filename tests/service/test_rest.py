@@ -98,6 +98,19 @@ def test_requests_older_than_their_limit_are_refused(shared_service: Service) ->
     assert not [line for line in started if old_mutation["id"] in line or old_export["id"] in line]
 
 
+def test_a_run_scheduled_for_later_starts_at_its_time_not_when_announced(shared_service: Service) -> None:
+    """Prefect announces a run when it is created; one scheduled 5 s ahead still starts only when due."""
+    svc = shared_service
+    at = datetime.now(UTC) + timedelta(seconds=5)
+    run = svc.trigger("mutate", _params(svc, mutation={"fn": "PR_SET_TITLE", "data": {"ref_id": "1", "title": "t"}}),
+                      state={"type": "SCHEDULED", "state_details": {"scheduled_time": at.isoformat()}})
+    time.sleep(2)
+    assert svc.read(run["id"])["state"]["type"] == "SCHEDULED"
+    done = svc.wait(run["id"], timeout=30)
+    assert done["state"]["type"] == "COMPLETED"
+    assert datetime.fromisoformat(done["start_time"]) >= at
+
+
 def _warm_pid(svc: Service, key: str) -> int:
     found = re.findall(rf"warm plugin started integration={re.escape(key)} .*?pid=(\d+)", svc.log)
     assert found, svc.log[-2000:]
