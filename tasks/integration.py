@@ -17,11 +17,11 @@ from tasks.progress import ProgressArtifact
 def export_integration(job: ExportJob, entry: IntegrationConfig, manager: SessionManager,
                        cancel: threading.Event | None = None) -> IntegrationOutcome:
     """Runs one integration's export in its own plugin process; failures come back in the outcome."""
-    artifact = ProgressArtifact(entry.display_key)
+    artifact = ProgressArtifact(entry.display_key, manager)
     previous = manager.on_progress
 
     def on_progress(session: SessionInfo) -> None:
-        artifact.update(manager, session)
+        artifact.changed()
         if previous is not None:
             previous(session)
 
@@ -29,5 +29,4 @@ def export_integration(job: ExportJob, entry: IntegrationConfig, manager: Sessio
     try:
         return run_integration(job, entry, manager, cancel=cancel)
     finally:
-        if manager.sessions():
-            artifact.update(manager, manager.sessions()[-1], force=True)
+        artifact.close()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from typing import Any
 from uuid import UUID
 
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import create_progress_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import ArtifactUpdate
 
-from pinpoint_agent.sessions import SessionInfo, SessionManager
+from pinpoint_agent.sessions import SessionManager
 
 UPDATE_EVERY = 2.0
 
@@ -21,33 +22,59 @@ def artifact_key(text: str) -> str:
 
 
 class ProgressArtifact:
-    """Created in the task's thread (so it links to the task run); updated from callback threads."""
+    """Created in the task's thread (so it links to the task run); kept current by a thread of its own.
 
-    def __init__(self, display_key: str) -> None:
+    ``changed`` only wakes that thread: the callbacks that report progress never wait for the Prefect API
+    (an update is an HTTP round trip, and Prefect's helper also builds a new client, SSL context included,
+    for each one: ~50 ms of CPU). The thread sends at most one update every ``UPDATE_EVERY`` seconds over
+    one client, and a last one at ``close``."""
+
+    def __init__(self, display_key: str, manager: SessionManager) -> None:
         self.key = display_key
-        self._lock = threading.Lock()
-        self._last = 0.0
+        self.manager = manager
+        self._changed = threading.Event()
+        self._closing = threading.Event()
         self._id: UUID | None = None
         try:
             self._id = create_progress_artifact(
                 progress=0.0, key=artifact_key(f"progress-{display_key}"),
                 description=f"Export progress of {display_key}")  # type: ignore[assignment]
         except Exception:  # noqa: BLE001 (progress display must never fail an export)
-            self._id = None
-
-    def update(self, manager: SessionManager, session: SessionInfo, *, force: bool = False) -> None:
-        if self._id is None:
             return
-        now = time.monotonic()
-        with self._lock:
-            if not force and now - self._last < UPDATE_EVERY:
-                return
-            self._last = now
+        self._thread = threading.Thread(target=self._run, name=f"progress-{display_key}", daemon=True)
+        self._thread.start()
+
+    def changed(self) -> None:
+        self._changed.set()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Sends the last state and stops the thread."""
+        if self._id is not None:
+            self._closing.set()
+            self._changed.set()
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        assert self._id is not None
         try:
-            update_progress_artifact(artifact_id=self._id, progress=percent(manager),
-                                     description=describe(manager))
-        except Exception:  # noqa: BLE001
-            pass
+            self._loop(self._id)
+        except Exception:  # noqa: BLE001 (no client: the export goes on without progress updates)
+            return
+
+    def _loop(self, artifact_id: UUID) -> None:
+        with get_client(sync_client=True) as client:
+            while True:
+                self._changed.wait()
+                self._changed.clear()
+                last = self._closing.is_set()
+                try:
+                    client.update_artifact(artifact_id, ArtifactUpdate(data=percent(self.manager),
+                                                                    description=describe(self.manager)))
+                except Exception:  # noqa: BLE001 (progress display must never fail an export)
+                    pass
+                if last:
+                    return
+                self._closing.wait(UPDATE_EVERY)  # at most one update per interval; close() ends the wait
 
 
 def percent(manager: SessionManager) -> float:

@@ -50,25 +50,27 @@ def _call(fn: Callable[..., T], request: Any, what: str) -> T:
 
 
 class _Sender:
-    """Sends batches from a background thread so encoding overlaps the agent's writing.
+    """Sends batches, and the ``SessionDone`` after a session's last batch, from a background thread, in
+    order: encoding overlaps the agent's writing, and ending a session never stalls the integration while
+    the agent drains its batches and closes its file.
 
-    The queue is bounded: a producer faster than the agent waits instead of growing memory.
+    The queue is bounded: a producer faster than the agent waits instead of growing memory. A failed call
+    is raised in the integration's thread at its next send, session end or flush, and nothing queued after
+    it is sent (the agent rolls back the sessions left open).
     """
 
     def __init__(self, stub: pinpoint_pb2_grpc.AgentStub) -> None:
         self._stub = stub
-        self._queue: queue.Queue[tuple[int, list[bytes], bytes] | None] = queue.Queue(maxsize=4)
+        self._queue: queue.Queue[Callable[[], object] | None] = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="agent-sender", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
+        while (call := self._queue.get()) is not None:
             try:
                 if self._error is None:
-                    session_id, objects, dedup = item
-                    _call(self._stub.SendExported,
-                          pb.SendExportedRequest(session_id=session_id, objects=objects, dedup=dedup), "SendExported")
+                    call()
             except BaseException as exc:  # noqa: BLE001 (kept and raised in the caller's thread)
                 self._error = exc
             finally:
@@ -76,8 +78,12 @@ class _Sender:
         self._queue.task_done()
 
     def put(self, session_id: int, objects: list[bytes], dedup: bytes) -> None:
+        request = pb.SendExportedRequest(session_id=session_id, objects=objects, dedup=dedup)
+        self.put_call(lambda: _call(self._stub.SendExported, request, "SendExported"))
+
+    def put_call(self, call: Callable[[], object]) -> None:
         self.raise_error()
-        self._queue.put((session_id, objects, dedup))
+        self._queue.put(call)
 
     def flush(self) -> None:
         self._queue.join()
@@ -149,14 +155,18 @@ class Session:
               pb.SessionProgressRequest(session_id=self.id, current=current, total=total), "SessionProgress")
 
     def done(self, last_processed: str | None = None) -> None:
-        """Ends the session; the token defaults to the session's start time (RFC 3339)."""
+        """Ends the session; the token defaults to the session's start time (RFC 3339).
+
+        Returns without waiting: ``SessionDone`` goes out after the session's last batch, from the sender
+        thread. Its failure is raised at the integration's next send, session end or ``flush`` (the SDK
+        flushes when ``export`` returns, so an export never reports success over a session that failed)."""
         if self._closed:
             return
         self._flush()
-        self.agent._sender.flush()
         token = last_processed if last_processed is not None else self.started_at.isoformat()
-        _call(self.agent._stub.SessionDone, pb.SessionDoneRequest(session_id=self.id, last_processed=token),
-              "SessionDone")
+        request = pb.SessionDoneRequest(session_id=self.id, last_processed=token)
+        stub = self.agent._stub
+        self.agent._sender.put_call(lambda: _call(stub.SessionDone, request, "SessionDone"))
         self._closed = True
 
     def rollback(self) -> None:

@@ -153,3 +153,23 @@ def test_callback_errors_reach_the_integration_not_the_agent(tmp_path):
         with pytest.raises(PluginError, match="disk on fire"):
             host.export(CallConfig(integration=e, customer_id="c1"))
         assert host.healthy()
+
+
+def test_a_failed_session_done_fails_the_export(tmp_path):
+    """SessionDone goes out from the SDK's sender thread (the integration does not wait for it); when the
+    agent refuses it, the export still ends in that error, and nothing after it was sent."""
+
+    class RefusesDone(RecordingAgent):
+        def session_done(self, session_id, last_processed):
+            if self.sessions[session_id]["name"] == "sourcecode.PullRequest":
+                raise RuntimeError("cannot close the file")
+            super().session_done(session_id, last_processed)
+
+    agent = RefusesDone()
+    e = entry(repos=3, prs_per_repo=5, users=0)
+    with IntegrationHost.start(e, agent, root=tmp_path) as host:
+        with pytest.raises(PluginError, match="cannot close the file"):
+            host.export(CallConfig(integration=e, customer_id="c1"))
+    prs = [s for s in agent.sessions.values() if s["name"] == "sourcecode.PullRequest"]
+    assert prs and all(s["done"] is None for s in prs)
+    assert len(agent.objects["sourcecode.PullRequest"]) == 5  # the first repo's; later batches were not sent
