@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS staged_checkpoints (
 """
 
 _CHUNK = 500
+COMMIT_GROUP = 64  # queued session commits run together in one transaction, at most this many
+COMMITTER_CACHE_KIB = 64 * 1024  # SQLite page cache of the committer's connection
 _NO_LOCK = nullcontext()
 
 
@@ -89,16 +91,22 @@ class StateStore:
 
     @contextmanager
     def _tx(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """A transaction; inside one already open on ``db`` (the committer's group), a savepoint."""
         conn = db or self._db
         with self._lock if db is None else _NO_LOCK:
+            nested = conn.in_transaction
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("SAVEPOINT tx" if nested else "BEGIN IMMEDIATE")
                 try:
                     yield conn
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    if nested:
+                        conn.execute("ROLLBACK TO tx")
+                        conn.execute("RELEASE tx")
+                    else:
+                        conn.execute("ROLLBACK")
                     raise
-                conn.execute("COMMIT")
+                conn.execute("RELEASE tx" if nested else "COMMIT")
             except sqlite3.Error as exc:
                 raise StateError(f"state store {self.path}: {exc}") from exc
 
@@ -202,20 +210,55 @@ class StateStore:
         self._commits.put(job)
 
     def _run_commits(self) -> None:
-        assert self._commits is not None
+        """Runs queued commits in order. Those queued meanwhile run together in one transaction (each in
+        a savepoint of its own): a session's dedup rows land on pages spread over the whole table, and
+        committing sessions one by one rewrote those pages for each (1M objects: 35-80k rows/s; grouped,
+        with a cache big enough to hold what a group touches: 150-200k rows/s)."""
+        commits = self._commits
+        assert commits is not None
         db = self._connect()
+        db.execute(f"PRAGMA cache_size=-{COMMITTER_CACHE_KIB}")
+        stop = False
         try:
-            while (item := self._commits.get()) is not None:
+            while not stop:
+                group = [commits.get()]
+                while group[-1] is not None and len(group) < COMMIT_GROUP:
+                    try:
+                        group.append(commits.get_nowait())
+                    except queue.Empty:
+                        break
+                if group[-1] is None:
+                    stop = True
+                jobs = [job for job in group if job is not None]
                 try:
-                    if self._commit_error is None:
-                        item(db)
+                    if jobs and self._commit_error is None:
+                        self._run_group(db, jobs)
                 except BaseException as exc:  # noqa: BLE001 (kept; wait_commits raises it in the caller)
                     self._commit_error = exc
                 finally:
-                    self._commits.task_done()
-            self._commits.task_done()
+                    for _ in group:
+                        commits.task_done()
         finally:
             db.close()
+
+    def _run_group(self, db: sqlite3.Connection, jobs: list[Callable[[sqlite3.Connection], None]]) -> None:
+        """Each job in a savepoint; after a failed one the rest are skipped; what succeeded is committed."""
+        error: BaseException | None = None
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for job in jobs:
+                try:
+                    job(db)
+                except BaseException as exc:  # noqa: BLE001 (rolled back to its savepoint by _tx)
+                    error = exc
+                    break
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StateError(f"state store {self.path}: {exc}") from exc
+        if error is not None:
+            raise error
 
     def wait_commits(self, *, raise_error: bool = True) -> None:
         """Returns when every queued session commit is done; raises the first one that failed."""

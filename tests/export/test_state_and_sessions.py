@@ -184,3 +184,24 @@ def test_async_commits_land_in_order_and_wait_commits_waits(tmp_path, state):
     assert state.token("mock@SOURCECODE/sourcecode.Repo") == "t3"
     key, code = __import__("pinpoint_agent.ids", fromlist=["object_key"]).object_key(orjson.loads(obj(1, "t3")))
     assert state.known_hashes("mock@SOURCECODE", "sourcecode.Repo", [key]) == {key: code}
+
+
+def test_queued_session_commits_run_together_and_stop_at_the_first_failure(tmp_path, state):
+    """Session commits queued behind a busy database run as one group: those before a failing one become
+    current, the failing one and those after it do not, and the failure reaches wait_commits."""
+    import sqlite3
+    from array import array
+
+    from pinpoint_agent.errors import StateError
+
+    blocker = sqlite3.connect(state.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # holds the write lock: the commits below queue up meanwhile
+    for i in range(6):
+        pairs = array("q", [i, 100 + i]) if i != 3 else array("q", [3])  # an odd array cannot be paired
+        state.done_async("e1", f"s{i}", f"key{i}", f"token{i}", scope="mock", model="m", pairs=pairs, commit=True)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    with pytest.raises(StateError, match="committing a session failed"):
+        state.wait_commits()
+    assert [state.token(f"key{i}") for i in range(6)] == ["token0", "token1", "token2", "", "", ""]
+    assert state.known_hashes("mock", "m", [0, 1, 2, 3, 4, 5]) == {0: 100, 1: 101, 2: 102}
