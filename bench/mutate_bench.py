@@ -5,7 +5,8 @@
 Service: ``pinpoint-agent run`` with a temp root; each sample is what a backend sees, end to end:
 ``POST /api/deployments/{id}/create_flow_run`` → the run's state polled every ``--poll`` seconds until
 COMPLETED → the result artifact read (``POST /api/artifacts/filter``). A second pass polls only the
-artifact: the time until the result is readable (it is written just before the run turns Completed).
+artifact: the time until the result is readable (it is written just before the run turns Completed). A
+third waits on Prefect's event stream for the run's final-state event, then reads the artifact.
 CLI: ``pinpoint-agent mutate …`` as a fresh process per sample (imports, plugin start, its own flow run);
 it reuses the same running Prefect server, as the CLI does when one is up. Upstream: the mock integration
 (no network, answers at once). Uses PREFECT_API_URL, else starts a local server under the temp root.
@@ -14,12 +15,14 @@ it reuses the same running Prefect server, as the CLI does when one is up. Upstr
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -73,6 +76,53 @@ def through_service(http: httpx.Client, deployment: str, n: int, poll: float, *,
     return times
 
 
+class CompletedEvents:
+    """A backend that does not poll: Prefect's event stream (``/api/events/out``) pushes each run's final
+    state event; the backend then reads the result artifact."""
+
+    FINAL = ("prefect.flow-run.Completed", "prefect.flow-run.Failed", "prefect.flow-run.Crashed",
+             "prefect.flow-run.Cancelled")
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+        self.cond = threading.Condition()
+        self.ready = threading.Event()
+        threading.Thread(target=lambda: asyncio.run(self._listen()), daemon=True).start()
+        assert self.ready.wait(30), "no event stream"
+
+    async def _listen(self) -> None:
+        from prefect.events.clients import get_events_subscriber
+        from prefect.events.filters import EventFilter, EventNameFilter
+
+        async with get_events_subscriber(filter=EventFilter(event=EventNameFilter(name=list(self.FINAL)))) as events:
+            self.ready.set()
+            async for event in events:
+                with self.cond:
+                    self.seen[event.resource.id.rpartition(".")[2]] = event.event
+                    self.cond.notify_all()
+
+    def wait(self, run_id: str, timeout: float = 30) -> str:
+        with self.cond:
+            assert self.cond.wait_for(lambda: run_id in self.seen, timeout), f"no final event for {run_id}"
+            return self.seen[run_id]
+
+
+def through_service_events(http: httpx.Client, deployment: str, n: int, events: CompletedEvents) -> list[float]:
+    times = []
+    for i in range(n):
+        params = {"integrations": INTEGRATIONS,
+                  "mutation": {"fn": "PR_SET_TITLE", "data": {"ref_id": "1", "title": f"title {i}"}}}
+        t0 = time.perf_counter()
+        run = request(http, "POST", f"/deployments/{deployment}/create_flow_run",
+                      json={"parameters": params, "idempotency_key": uuid.uuid4().hex}).json()
+        assert events.wait(run["id"]) == "prefect.flow-run.Completed"
+        result = poll_artifact(http, run["id"])
+        assert result and result["success"], result
+        times.append(time.perf_counter() - t0)
+        time.sleep(0.1)
+    return times
+
+
 def poll_artifact(http: httpx.Client, run_id: str) -> dict[str, object] | None:
     found = request(http, "POST", "/artifacts/filter", json={"artifacts": {
         "flow_run_id": {"any_": [run_id]}, "type": {"any_": ["result"]}}}).json()
@@ -119,6 +169,7 @@ def main() -> None:
             through_service(http, deployment, 3, args.poll, until="completed")  # warm-up: starts the plugin
             total = through_service(http, deployment, args.runs, args.poll, until="completed")
             readable = through_service(http, deployment, args.runs, args.poll, until="result")
+            pushed = through_service_events(http, deployment, args.runs, CompletedEvents())
         cli = one_shot_cli(root, args.cli_runs)
     finally:
         service.send_signal(signal.SIGTERM)
@@ -131,6 +182,8 @@ def main() -> None:
           f"p50 {ms(statistics.median(total))}  p99 {ms(pct(total, 99))}")
     print(f"service, create_flow_run -> result artifact readable ({args.runs} runs):  "
           f"p50 {ms(statistics.median(readable))}  p99 {ms(pct(readable, 99))}")
+    print(f"service, create_flow_run -> Completed event pushed + result read ({args.runs} runs): "
+          f"p50 {ms(statistics.median(pushed))}  p99 {ms(pct(pushed, 99))}")
     print(f"one-shot CLI mutate ({args.cli_runs} runs):                               "
           f"p50 {ms(statistics.median(cli))}  p99 {ms(pct(cli, 99))}")
     print(f"ratio CLI / service (p50): {statistics.median(cli) / statistics.median(total):.1f}x")
