@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -51,12 +52,18 @@ class _Servicer(pinpoint_pb2_grpc.IntegrationServicer):
 
     def _run(self, what: str, fn: Callable[[], Any], make: Callable[..., Any]) -> Any:
         try:
-            return fn()
+            result = fn()
+            if self.agent is not None:
+                self.agent.flush()  # a call never returns before what it queued (batches, SessionDone) went out
+            return result
         except Exception as exc:  # noqa: BLE001 (every failure goes back to the agent, typed)
             if isinstance(exc, PinpointError):
                 self.log.warning(f"{what} failed", error=str(exc))
             else:  # a bug in the integration: keep the traceback in its log
                 self.log.exception(f"{what} failed")
+            if self.agent is not None:  # what was queued before the failure goes out before the answer
+                with contextlib.suppress(Exception):
+                    self.agent.flush()
             return make(error=error_to_proto(exc))
 
     def Init(self, request: pb.InitRequest, context: grpc.ServicerContext) -> pb.InitResponse:  # noqa: N802
