@@ -6,6 +6,7 @@ failures are reported inside the result JSON with exit 0, as the original agent 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -224,6 +225,37 @@ def run(pinpoint_root: Path | None = RootOpt, log_format: str = LogFormat, log_l
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command line; ends the process without the interpreter's teardown of modules and objects.
+
+    That teardown does nothing for a finished command (its files are closed or flushed, its state
+    committed) yet costs ~0.7 s after an export with Prefect and gRPC loaded. Everything a normal exit
+    runs first still runs: non-daemon threads are joined, then the ``atexit`` handlers (Prefect sends its
+    last log lines to the API there), then stdout and stderr are flushed."""
+    try:
+        _main(argv)
+        code = 0
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    import atexit
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)
     except typer.Abort:
