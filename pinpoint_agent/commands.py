@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,12 +153,23 @@ def _start(command: str, root: Root, args: CommandArgs) -> None:
     _prefect(root)
 
 
+@contextmanager
+def _short_run() -> Iterator[None]:
+    """An interactive command's flow run without Prefect's heartbeat thread: it lasts seconds, and the
+    thread costs it the opening of an events connection at start and up to a second at the end."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
 def run_validate_config(args: CommandArgs) -> dict[str, Any]:
     root, params = _interactive_params("validate-config", args)
     _start("validate-config", root, args)
     from flows.validate_config import validate_config
 
-    result: dict[str, Any] = validate_config(**params)
+    with _short_run():
+        result: dict[str, Any] = validate_config(**params)
     return result
 
 
@@ -167,7 +179,8 @@ def run_export_onboard_data(args: CommandArgs, object_type: str) -> dict[str, An
     _start("export-onboard-data", root, args)
     from flows.onboard import export_onboard_data
 
-    result: dict[str, Any] = export_onboard_data(**params, object_type=kind.name.lower())
+    with _short_run():
+        result: dict[str, Any] = export_onboard_data(**params, object_type=kind.name.lower())
     return result
 
 
@@ -177,7 +190,8 @@ def run_mutate(args: CommandArgs, mutation: str) -> dict[str, Any]:
     _start("mutate", root, args)
     from flows.mutate import mutate
 
-    result: dict[str, Any] = mutate(**params, mutation={"fn": change.fn, "data": change.data})
+    with _short_run():
+        result: dict[str, Any] = mutate(**params, mutation={"fn": change.fn, "data": change.data})
     return result
 
 
@@ -188,7 +202,8 @@ def run_webhook(args: CommandArgs, data: str) -> dict[str, Any]:
     from flows.webhook import webhook
 
     raw = orjson.loads(data)  # checked by parse_webhook; the flow takes the delivery as the backend sent it
-    result: dict[str, Any] = webhook(**params, data={"headers": delivery.headers, "body": raw["body"]})
+    with _short_run():
+        result: dict[str, Any] = webhook(**params, data={"headers": delivery.headers, "body": raw["body"]})
     return result
 
 
