@@ -25,7 +25,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -51,8 +53,9 @@ def request(http: httpx.Client, method: str, url: str, **kwargs: object) -> http
     return r
 
 
-def through_service(http: httpx.Client, deployment: str, n: int, poll: float, *, until: str) -> list[float]:
-    """``until="completed"``: poll the run's state, then read the result; ``"result"``: poll the result only."""
+def through_service(http: httpx.Client, deployment: str, n: int,
+                    wait_result: Callable[[str], dict[str, Any] | None]) -> list[float]:
+    """Seconds from ``create_flow_run`` until ``wait_result(run id)`` has the result, per mutation."""
     times = []
     for i in range(n):
         params = {"integrations": INTEGRATIONS,
@@ -60,20 +63,32 @@ def through_service(http: httpx.Client, deployment: str, n: int, poll: float, *,
         t0 = time.perf_counter()
         run = request(http, "POST", f"/deployments/{deployment}/create_flow_run",
                       json={"parameters": params, "idempotency_key": uuid.uuid4().hex}).json()
-        while True:
-            if until == "completed":
-                state = request(http, "GET", f"/flow_runs/{run['id']}").json()["state"]["type"]
-                if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-                    assert state == "COMPLETED", state
-                    result = poll_artifact(http, run["id"])
-                    break
-            elif result := poll_artifact(http, run["id"]):
-                break
-            time.sleep(poll)
+        result = wait_result(run["id"])
         assert result and result["success"], result
         times.append(time.perf_counter() - t0)
         time.sleep(0.1)
     return times
+
+
+def state_then_result(http: httpx.Client, poll: float) -> Callable[[str], dict[str, Any] | None]:
+    """Polls the run's state until it is final, then reads the result."""
+    def wait(run_id: str) -> dict[str, Any] | None:
+        while True:
+            state = request(http, "GET", f"/flow_runs/{run_id}").json()["state"]["type"]
+            if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                assert state == "COMPLETED", state
+                return poll_artifact(http, run_id)
+            time.sleep(poll)
+    return wait
+
+
+def result_only(http: httpx.Client, poll: float) -> Callable[[str], dict[str, Any] | None]:
+    """Polls the result artifact alone."""
+    def wait(run_id: str) -> dict[str, Any] | None:
+        while not (result := poll_artifact(http, run_id)):
+            time.sleep(poll)
+        return result
+    return wait
 
 
 class CompletedEvents:
@@ -107,20 +122,12 @@ class CompletedEvents:
             return self.seen[run_id]
 
 
-def through_service_events(http: httpx.Client, deployment: str, n: int, events: CompletedEvents) -> list[float]:
-    times = []
-    for i in range(n):
-        params = {"integrations": INTEGRATIONS,
-                  "mutation": {"fn": "PR_SET_TITLE", "data": {"ref_id": "1", "title": f"title {i}"}}}
-        t0 = time.perf_counter()
-        run = request(http, "POST", f"/deployments/{deployment}/create_flow_run",
-                      json={"parameters": params, "idempotency_key": uuid.uuid4().hex}).json()
-        assert events.wait(run["id"]) == "prefect.flow-run.Completed"
-        result = poll_artifact(http, run["id"])
-        assert result and result["success"], result
-        times.append(time.perf_counter() - t0)
-        time.sleep(0.1)
-    return times
+def event_then_result(http: httpx.Client, events: CompletedEvents) -> Callable[[str], dict[str, Any] | None]:
+    """Waits for the run's final-state event, then reads the result."""
+    def wait(run_id: str) -> dict[str, Any] | None:
+        assert events.wait(run_id) == "prefect.flow-run.Completed"
+        return poll_artifact(http, run_id)
+    return wait
 
 
 def poll_artifact(http: httpx.Client, run_id: str) -> dict[str, object] | None:
@@ -166,10 +173,10 @@ def main() -> None:
             time.sleep(0.1)
         with httpx.Client(base_url=api, timeout=30) as http:
             deployment = request(http, "GET", f"/deployments/name/mutate/{name}").json()["id"]
-            through_service(http, deployment, 3, args.poll, until="completed")  # warm-up: starts the plugin
-            total = through_service(http, deployment, args.runs, args.poll, until="completed")
-            readable = through_service(http, deployment, args.runs, args.poll, until="result")
-            pushed = through_service_events(http, deployment, args.runs, CompletedEvents())
+            through_service(http, deployment, 3, state_then_result(http, args.poll))  # warm-up: starts the plugin
+            total = through_service(http, deployment, args.runs, state_then_result(http, args.poll))
+            readable = through_service(http, deployment, args.runs, result_only(http, args.poll))
+            pushed = through_service(http, deployment, args.runs, event_then_result(http, CompletedEvents()))
         cli = one_shot_cli(root, args.cli_runs)
     finally:
         service.send_signal(signal.SIGTERM)
