@@ -39,7 +39,7 @@ from pydantic import SecretStr
 
 from pinpoint_agent.backend._config import config_path, load_config
 from pinpoint_agent.backend._errors import BackendError, ConfigError
-from pinpoint_agent.backend._http import RetryPolicy, redact_url, send, with_retries
+from pinpoint_agent.backend._http import DEFAULT_RETRY, RetryPolicy, redact_url, send, with_retries
 from pinpoint_agent.backend._logs import LogShipper
 from pinpoint_agent.backend._upload import ExportReport, UploadResult, report_export_result, upload_export
 from pinpoint_agent.log import mask, register_secret
@@ -58,7 +58,6 @@ __all__ = [
 
 UPLOAD_URL_PATH = "/agent/export/upload-url"
 DEFAULT_CUSTOMER_ID = "local"  # pinpoint_agent.config.AgentConfig's default: "not said"
-_RETRY = RetryPolicy(attempts=5, initial=0.5, maximum=30.0)
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,7 @@ def resolve_target(
 
 
 def request_upload_url(
-    client: httpx.Client, target: BackendTarget, *, export_id: str, retry: RetryPolicy = _RETRY
+    client: httpx.Client, target: BackendTarget, *, export_id: str, retry: RetryPolicy = DEFAULT_RETRY
 ) -> str:
     """Ask the backend where this export's parts go (``POST /agent/export/upload-url``)."""
     url = target.backend_url + UPLOAD_URL_PATH
@@ -135,7 +134,7 @@ def deliver_export(
     result: dict[str, Any],
     started_at: datetime,
     log_file: Path | None = None,
-    retry: RetryPolicy = _RETRY,
+    retry: RetryPolicy = DEFAULT_RETRY,
 ) -> UploadResult:
     """Upload ``<root>/exports/<export_id>`` and report it as a success; raise if the backend lacks any of it."""
     upload_url = target.upload_url or request_upload_url(client, target, export_id=export_id, retry=retry)
@@ -161,7 +160,7 @@ def report_failure(
     error: str,
     result: dict[str, Any],
     started_at: datetime,
-    retry: RetryPolicy = _RETRY,
+    retry: RetryPolicy = DEFAULT_RETRY,
 ) -> str:
     """Tell the backend the export did not arrive (best effort); return why the report failed, or ``""``."""
     report = ExportReport(job_id=target.job_id or export_id, export_id=export_id, success=False, error=error,

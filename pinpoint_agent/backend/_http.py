@@ -168,6 +168,9 @@ class RetryPolicy:
         return float(backoff)
 
 
+DEFAULT_RETRY = RetryPolicy()  # uploads, result reports and forwarding calls
+
+
 def with_retries(policy: RetryPolicy, fn: Callable[[], _T]) -> _T:
     """Call ``fn`` until it succeeds, retrying only ``BackendUnavailable``; re-raise the last error."""
     retrying = tenacity.Retrying(

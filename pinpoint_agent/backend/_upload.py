@@ -45,7 +45,7 @@ from pydantic import BaseModel, Field
 
 from pinpoint_agent.backend._errors import ConfigError, UploadVerificationFailed
 from pinpoint_agent.backend._files import ensure_private_dir
-from pinpoint_agent.backend._http import RetryPolicy, redact_url, send, with_retries
+from pinpoint_agent.backend._http import DEFAULT_RETRY, RetryPolicy, redact_url, send, with_retries
 from pinpoint_agent.root import Root
 
 __all__ = [
@@ -62,7 +62,6 @@ __all__ = [
 
 PART_SIZE = 5 * 1024 * 1024
 EXPORT_RESULT_PATH = "/agent/export/result"
-_DEFAULT_RETRY = RetryPolicy(attempts=5, initial=0.5, maximum=30.0)
 
 
 @dataclass(frozen=True)
@@ -197,7 +196,7 @@ def upload_export(
     log_file: Path | None = None,
     part_size: int = PART_SIZE,
     concurrency: int = 3,
-    retry: RetryPolicy = _DEFAULT_RETRY,
+    retry: RetryPolicy = DEFAULT_RETRY,
 ) -> UploadResult:
     """Zip ``<root>/exports/<export_id>/`` and upload it in parts to ``<upload_url>.<n>`` (n from 0).
 
@@ -236,7 +235,7 @@ def upload_export(
 
 
 def report_export_result(
-    client: httpx.Client, *, backend_url: str, report: ExportReport, retry: RetryPolicy = _DEFAULT_RETRY
+    client: httpx.Client, *, backend_url: str, report: ExportReport, retry: RetryPolicy = DEFAULT_RETRY
 ) -> None:
     """``POST {backend_url}/agent/export/result`` with ``report``; retried like a part upload."""
     url = backend_url.rstrip("/") + EXPORT_RESULT_PATH
