@@ -34,7 +34,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.context import SyncClientContext
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-from flows.deployments import Command, plugin_source
+from flows.deployments import COMMANDS, Command, plugin_source
 from pinpoint_agent import __version__
 from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.root import Root
@@ -96,7 +96,8 @@ class Service:
         self.events = ScheduledRuns(self._announce, lambda: list(self._served))
         self.plugins = WarmPlugins(idle_seconds=self.settings.plugin_idle_seconds)
         self._served: dict[UUID, Command] = {}
-        self._quick_flows: dict[str, Any] = {}  # command name → its flow as the workers run it (``quick_flow``)
+        self._quick_flows = {name: quick_flow(c.flow, root.temp / "prefect-results")  # as the workers run them
+                             for name, c in COMMANDS.items() if c.interactive}
         self._inflight: set[UUID] = set()
         self._inflight_lock = threading.Lock()
         self._work: queue.Queue[tuple[Command, FlowRun] | None] = queue.Queue()
@@ -321,10 +322,7 @@ class Service:
                 return
             log.info("run started", command=command.name, flow_run=run.name, id=str(run.id),
                      since_created_ms=round((_now() - run.created).total_seconds() * 1000) if run.created else None)
-            flow = self._quick_flows.get(command.name)
-            if flow is None:
-                flow = self._quick_flows[command.name] = quick_flow(command.flow, self.root.temp / "prefect-results")
-            state = run_in_process(flow, run, params)
+            state = run_in_process(self._quick_flows[command.name], run, params)
             self._counts["done"] += 1
             log.info("run finished", command=command.name, flow_run=run.name, state=state.name,
                      ms=round((time.monotonic() - started) * 1000))
