@@ -7,12 +7,16 @@ ValidateConfig call). Floors printed beside it, each the time from spawning the 
 has run the code and says so on stdout (teardown excluded, as for the cold start): nothing; grpc plus the
 protobuf runtime with a generated module (``grpc_health.v1.health_pb2``: what any Python gRPC plugin loads
 before it can answer go-plugin's health check; ``google.protobuf.message`` alone does not load the
-runtime); the SDK. Throughput = objects from the mock's export into a counting Agent on the host.
+runtime; imported plainly, as a program that does nothing about start-up would); the SDK, imported as in
+a plugin process (the magic cookie set: it defers ``asyncio``, ``grpc.aio`` and protobuf's Python message
+builder, which grpc and protobuf import and a plugin does not use, so it can be ready before that floor).
+Throughput = objects from the mock's export into a counting Agent on the host.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -21,7 +25,7 @@ import time
 from collections.abc import Sequence
 
 from pinpoint_agent.host import Callbacks, IntegrationHost
-from pinpoint_agent.protocol import CallConfig, IntegrationConfig, IntegrationType
+from pinpoint_agent.protocol import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, CallConfig, IntegrationConfig, IntegrationType
 
 
 class Counting(Callbacks):
@@ -61,10 +65,10 @@ def main() -> None:
     entry = IntegrationConfig(id="b", name="mock", type=IntegrationType.SOURCECODE, config={})
     cfg = CallConfig(integration=entry, customer_id="bench")
 
-    def until_ready(code: str) -> float:
+    def until_ready(code: str, env: dict[str, str] | None = None) -> float:
         t = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-c", f"{code}\nprint(flush=True)\nimport sys; sys.stdin.read()"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         assert proc.stdout is not None and proc.stdin is not None
         proc.stdout.readline()
         elapsed = time.perf_counter() - t
@@ -72,11 +76,13 @@ def main() -> None:
         proc.wait()
         return elapsed
 
+    # The SDK imported as in a plugin process (the cookie set: it defers what a plugin does not use).
+    plugin_env = {**os.environ, MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE}
     floor_runs, grpc_runs, import_runs, cold = [], [], [], []
     for _ in range(args.cold_runs):
         floor_runs.append(until_ready("pass"))
         grpc_runs.append(until_ready("import grpc\nfrom grpc_health.v1 import health_pb2, health_pb2_grpc"))
-        import_runs.append(until_ready("import integrations.sdk"))
+        import_runs.append(until_ready("import integrations.sdk", plugin_env))
         t = time.perf_counter()
         host = IntegrationHost.start(entry, Counting())
         host.validate_config(cfg)
@@ -110,7 +116,7 @@ def main() -> None:
     print(f"{'measure':44} {'value':>12}   goal")
     print(f"{'interpreter ready (floor), median':44} {med(floor_runs) * 1000:10.1f} ms")
     print(f"{'grpc + protobuf runtime ready (floor), median':44} {med(grpc_runs) * 1000:10.1f} ms")
-    print(f"{'integrations.sdk imported, median':44} {med(import_runs) * 1000:10.1f} ms")
+    print(f"{'integrations.sdk imported (as a plugin), median':44} {med(import_runs) * 1000:10.1f} ms")
     print(f"{'cold start to first answer, median of ' + str(args.cold_runs):44} {med(cold) * 1000:10.1f} ms   "
           f"<= 200 ms   ({med(cold) / med(grpc_runs):.2f}x the grpc + protobuf floor)")
     print(f"{'warm unary call p50':44} {pct(warm, 50) * 1000:10.3f} ms   <= 2 ms")

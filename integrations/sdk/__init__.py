@@ -12,6 +12,10 @@
         serve(Hello)
 """
 
+# First: in a plugin process it defers modules grpc and protobuf import but a plugin does not use.
+from integrations.sdk import _startup  # noqa: F401
+
+# isort: split
 from integrations.sdk._agent import AgentClient, Session
 from integrations.sdk._base import Context, Integration
 from integrations.sdk._log import Logger, configure_logging, get_logger
