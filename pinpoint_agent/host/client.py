@@ -57,16 +57,17 @@ class Cancelled(PinpointError):
 
 
 class IntegrationHost:
-    def __init__(self, entry: IntegrationConfig, process: PluginProcess, callbacks: Callbacks) -> None:
+    def __init__(self, entry: IntegrationConfig, process: PluginProcess, callbacks: Callbacks,
+                 server: _CallbackServer) -> None:
         self.entry = entry
         self.key = entry.display_key
         self.process = process
         self.callbacks = callbacks
+        self.servicer = server.servicer
+        self._server = server
         self._channel: grpc.Channel | None = None
-        self._server: grpc.Server | None = None
         self._broker: HostBroker | None = None
         self._closed = False
-        self.servicer = AgentServicer(callbacks, self.key)
 
     @classmethod
     def start(cls, entry: IntegrationConfig, callbacks: Callbacks | None = None, *, root: Path | None = None,
@@ -75,8 +76,16 @@ class IntegrationHost:
         """Starts the plugin process and connects to it; the process is reaped if anything fails."""
         command = argv or resolve_command(entry.name, integrations_dir)
         log_file = root / "logs" / "integrations" / entry.display_key if root is not None else None
-        process = PluginProcess(entry.display_key, command, log_file=log_file, start_timeout=start_timeout, env=env)
-        host = cls(entry, process, callbacks or Callbacks())
+        callbacks = callbacks or Callbacks()
+        # The Agent service listens before the plugin starts: its set-up is off the start's critical path.
+        server = _CallbackServer(AgentServicer(callbacks, entry.display_key))
+        try:
+            process = PluginProcess(entry.display_key, command, log_file=log_file, start_timeout=start_timeout,
+                                    env=env)
+        except BaseException:
+            server.stop()
+            raise
+        host = cls(entry, process, callbacks, server)
         try:
             host._connect(start_timeout)
         except BaseException:
@@ -87,24 +96,20 @@ class IntegrationHost:
     def _connect(self, timeout: float) -> None:
         channel = grpc.insecure_channel(self.process.handshake.target, options=GRPC_OPTIONS)
         self._channel = channel
+        # Offered first: the address travels on the broker stream while the health check runs, so the
+        # plugin has it when Init asks it to dial (offered after the check, Init waited 4-9 ms for it).
+        self._broker = HostBroker(channel)
+        service_id = self._broker.offer("tcp", self._server.address)
         try:
-            grpc.channel_ready_future(channel).result(timeout=timeout)
             status = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service="plugin"), timeout=timeout).status
-        except (grpc.FutureTimeoutError, grpc.RpcError) as exc:
+                health_pb2.HealthCheckRequest(service="plugin"), timeout=timeout, wait_for_ready=True).status
+        except grpc.RpcError as exc:
             if self.process.exited() is not None:
                 raise self.process.crash_error("start-up") from exc
             raise PluginStartError(self.key, f"health check failed: {_rpc_text(exc)}") from exc
         if status != health_pb2.HealthCheckResponse.SERVING:
             name = health_pb2.HealthCheckResponse.ServingStatus.Name(status)
             raise PluginStartError(self.key, f"health check says {name}")
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="agent-cb"),
-                                   options=GRPC_OPTIONS)
-        pinpoint_pb2_grpc.add_AgentServicer_to_server(self.servicer, self._server)
-        port = self._server.add_insecure_port("127.0.0.1:0")
-        self._server.start()
-        self._broker = HostBroker(channel)
-        service_id = self._broker.offer("tcp", f"127.0.0.1:{port}")
         self._stub = pinpoint_pb2_grpc.IntegrationStub(channel)
         resp = self._call("init", self._stub.Init, pb.InitRequest(agent_service_id=service_id,
                                                                   display_name=self.key), timeout=timeout)
@@ -212,8 +217,7 @@ class IntegrationHost:
         code = self.process.stop()
         if self._channel is not None:
             self._channel.close()
-        if self._server is not None:
-            self._server.stop(grace=None)
+        self._server.stop()
         return code
 
     def __enter__(self) -> IntegrationHost:
@@ -221,6 +225,21 @@ class IntegrationHost:
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+class _CallbackServer:
+    """The Agent callback service for one plugin, on a loopback port of its own."""
+
+    def __init__(self, servicer: AgentServicer) -> None:
+        self.servicer = servicer
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="agent-cb"),
+                                   options=GRPC_OPTIONS)
+        pinpoint_pb2_grpc.add_AgentServicer_to_server(servicer, self._server)
+        self.address = f"127.0.0.1:{self._server.add_insecure_port('127.0.0.1:0')}"
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop(grace=None)
 
 
 def _wait_exit(process: PluginProcess, timeout: float) -> bool:
