@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS dedup_models (
 CREATE TABLE IF NOT EXISTS dedup (
     model_id INTEGER NOT NULL, key INTEGER NOT NULL, hash INTEGER NOT NULL,
     PRIMARY KEY (model_id, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dedup_log (
+    id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL, pairs BLOB NOT NULL);  -- committed, not yet in dedup
+CREATE INDEX IF NOT EXISTS dedup_log_model ON dedup_log (model_id, id);
 CREATE TABLE IF NOT EXISTS staged_hashes (
     export_id TEXT NOT NULL, session TEXT NOT NULL, scope TEXT NOT NULL, model TEXT NOT NULL,
     pairs BLOB NOT NULL);  -- one row per batch: int64 key, hash, key, hash… (array 'q', native order)
@@ -45,8 +48,8 @@ CREATE TABLE IF NOT EXISTS staged_checkpoints (
 """
 
 _CHUNK = 500
+MERGE_PAIRS = 1 << 18  # the dedup log merges into the table this many (key, hash) pairs at a time
 COMMIT_GROUP = 64  # queued session commits run together in one transaction, at most this many
-COMMITTER_CACHE_KIB = 64 * 1024  # SQLite page cache of the committer's connection
 _NO_LOCK = nullcontext()
 
 
@@ -136,8 +139,9 @@ class StateStore:
         prefix, end = state_key + "/", state_key + "/\U0010ffff"
         with self._tx() as db:
             n = db.execute("DELETE FROM tokens WHERE key >= ? AND key < ?", (prefix, end)).rowcount
-            db.execute("DELETE FROM dedup WHERE model_id IN (SELECT id FROM dedup_models WHERE scope = ?)",
-                       (state_key,))
+            for table in ("dedup", "dedup_log"):
+                db.execute(f"DELETE FROM {table} WHERE model_id IN (SELECT id FROM dedup_models WHERE scope = ?)",
+                           (state_key,))
             n += db.execute("DELETE FROM checkpoints WHERE key >= ? AND key < ?", (prefix, end)).rowcount
         return int(n)
 
@@ -153,6 +157,7 @@ class StateStore:
         found: dict[int, int] = {}
         if mid is None:
             return found
+        self._merge_log(mid)
         for i in range(0, len(keys), _CHUNK):
             chunk = keys[i:i + _CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -163,13 +168,41 @@ class StateStore:
     def has_hashes(self, scope: str, model: str) -> bool:
         """Whether any hashcode is stored for the model (if not, a whole batch is new: no look-ups)."""
         mid = self._model_id(scope, model)
-        return mid is not None and bool(self._query("SELECT 1 FROM dedup WHERE model_id = ? LIMIT 1", (mid,)))
+        return mid is not None and any(self._query(f"SELECT 1 FROM {table} WHERE model_id = ? LIMIT 1", (mid,))
+                                       for table in ("dedup_log", "dedup"))
+
+    def _merge_log(self, model_id: int) -> None:
+        """Moves the model's committed hashcodes from the log into the table, later commits winning.
+
+        A session's commit only appends its packed pairs to ``dedup_log``: inserting them into the table
+        then and there cost more than anything else in a big export (random keys land on pages spread over
+        the whole B-tree: 1M objects, ~6 s of a core). The table is needed only for look-ups, which come
+        when a later export compares; they merge first, a few hundred thousand sorted keys at a time."""
+        if not self._query("SELECT 1 FROM dedup_log WHERE model_id = ? LIMIT 1", (model_id,)):
+            return
+        with self._tx() as db:
+            ids = [int(r[0]) for r in db.execute("SELECT id FROM dedup_log WHERE model_id = ? ORDER BY id",
+                                                 (model_id,))]
+            latest: dict[int, int] = {}
+            for n, log_id in enumerate(ids, 1):
+                pairs = array("q")
+                pairs.frombytes(db.execute("SELECT pairs FROM dedup_log WHERE id = ?", (log_id,)).fetchone()[0])
+                latest.update(zip(pairs[::2], pairs[1::2], strict=True))
+                if len(latest) >= MERGE_PAIRS or n == len(ids):
+                    # Sorted keys insert into the B-tree in order: several times faster than as they come.
+                    db.executemany("INSERT OR REPLACE INTO dedup (model_id, key, hash) VALUES (?,?,?)",
+                                   ((model_id, k, latest[k]) for k in sorted(latest)))
+                    latest.clear()
+            if ids:
+                db.execute("DELETE FROM dedup_log WHERE model_id = ? AND id <= ?", (model_id, ids[-1]))
 
     # -- sessions -----------------------------------------------------------------------------------
     def stage_done(self, export_id: str, session: str, key: str, token: str, *, scope: str = "", model: str = "",
                    pairs: array[int] | None = None, db: sqlite3.Connection | None = None) -> None:
         """Marks a session done: its token and the (key, hash) pairs of what it wrote (packed, one row) wait
         for ``commit_session``/``commit_export``."""
+        if pairs is not None and len(pairs) % 2:
+            raise StateError(f"session {session}: {len(pairs)} dedup values cannot be (key, hash) pairs")
         with self._tx(db) as db:
             db.execute("INSERT INTO staged_tokens (export_id, session, key, token, done) VALUES (?,?,?,?,1)",
                        (export_id, session, key, token))
@@ -211,13 +244,10 @@ class StateStore:
 
     def _run_commits(self) -> None:
         """Runs queued commits in order. Those queued meanwhile run together in one transaction (each in
-        a savepoint of its own): a session's dedup rows land on pages spread over the whole table, and
-        committing sessions one by one rewrote those pages for each (1M objects: 35-80k rows/s; grouped,
-        with a cache big enough to hold what a group touches: 150-200k rows/s)."""
+        a savepoint of its own): one fsync of the WAL for many small sessions."""
         commits = self._commits
         assert commits is not None
         db = self._connect()
-        db.execute(f"PRAGMA cache_size=-{COMMITTER_CACHE_KIB}")
         stop = False
         try:
             while not stop:
@@ -283,19 +313,13 @@ class StateStore:
                 sessions = [session]
             for sid in sessions:
                 args = (export_id, sid)
-                latest: dict[tuple[str, str], dict[int, int]] = {}
-                for scope, model, blob in db.execute("SELECT scope, model, pairs FROM staged_hashes WHERE "
-                                                     "export_id = ? AND session = ? ORDER BY rowid", args).fetchall():
-                    pairs = array("q")
-                    pairs.frombytes(blob)
-                    latest.setdefault((scope, model), {}).update(zip(pairs[::2], pairs[1::2], strict=True))
-                for (scope, model), hashes in latest.items():
+                for scope, model in db.execute("SELECT DISTINCT scope, model FROM staged_hashes WHERE "
+                                               "export_id = ? AND session = ?", args).fetchall():
                     db.execute("INSERT OR IGNORE INTO dedup_models (scope, model) VALUES (?, ?)", (scope, model))
-                    mid = db.execute("SELECT id FROM dedup_models WHERE scope = ? AND model = ?",
-                                     (scope, model)).fetchone()[0]
-                    # Sorted keys insert into the B-tree in order: several times faster for big sessions.
-                    db.executemany("INSERT OR REPLACE INTO dedup (model_id, key, hash) VALUES (?,?,?)",
-                                   ((mid, k, hashes[k]) for k in sorted(hashes)))
+                    db.execute("INSERT INTO dedup_log (model_id, pairs) SELECT (SELECT id FROM dedup_models WHERE "
+                               "scope = ? AND model = ?), pairs FROM staged_hashes WHERE export_id = ? AND "
+                               "session = ? AND scope = ? AND model = ? ORDER BY rowid",
+                               (scope, model, *args, scope, model))
                 db.execute("INSERT OR REPLACE INTO tokens (key, token) SELECT key, token FROM staged_tokens "
                            "WHERE export_id = ? AND session = ? AND done = 1 ORDER BY rowid", args)
                 db.execute("INSERT OR REPLACE INTO checkpoints (key, data) SELECT key, data FROM staged_checkpoints "

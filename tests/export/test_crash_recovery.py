@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from integrations.mock.integration import _pull_request, _repo
+from pinpoint_agent.ids import object_key
 from pinpoint_agent.root import Root
 from pinpoint_agent.state import StateStore
 from tests.export.helpers import AGENT, read_export, run_cli
@@ -63,6 +64,10 @@ def test_sigkill_mid_export_then_rerun_loses_nothing(tmp_path):
     with state._tx() as db:
         assert db.execute("SELECT COUNT(*) FROM staged_hashes").fetchone()[0] == 0
         assert db.execute("SELECT COUNT(*) FROM staged_tokens").fetchone()[0] == 0
+    # Every pull request's hashcode is current (the look-up merges the committed log into the table) ...
+    last = {object_key(pr)[0]: object_key(pr)[1] for pr in union["sourcecode.PullRequest"]}
+    assert state.known_hashes("mock@SOURCECODE", "sourcecode.PullRequest", list(last)) == last
+    with state._tx() as db:  # ... and stored once
         assert db.execute("SELECT COUNT(*) FROM dedup JOIN dedup_models ON id = model_id "
                           "WHERE model = 'sourcecode.PullRequest'").fetchone()[0] == \
             REPOS * PRS

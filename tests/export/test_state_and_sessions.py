@@ -205,3 +205,69 @@ def test_queued_session_commits_run_together_and_stop_at_the_first_failure(tmp_p
         state.wait_commits()
     assert [state.token(f"key{i}") for i in range(6)] == ["token0", "token1", "token2", "", "", ""]
     assert state.known_hashes("mock", "m", [0, 1, 2, 3, 4, 5]) == {0: 100, 1: 101, 2: 102}
+
+
+def _log_and_table(state):
+    with state._tx() as db:
+        return [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("dedup_log", "dedup")]
+
+
+def test_commits_append_to_the_dedup_log_and_lookups_merge_it_later_commits_winning(state, monkeypatch):
+    """A session commit only appends its packed pairs; the first look-up moves them into the table in commit
+    order (a key written again later keeps its last hashcode), a chunk of pairs at a time."""
+    from array import array
+
+    import pinpoint_agent.state as state_module
+
+    monkeypatch.setattr(state_module, "MERGE_PAIRS", 3)  # several chunks, and a key repeated across them
+    commits = [[(1, 10), (2, 20)], [(3, 30), (1, 11)], [(4, 40), (5, 50), (2, 21)], [(6, 60), (1, 12)]]
+    for i, pairs in enumerate(commits):
+        state.stage_done("e1", f"s{i}", f"k{i}", "t", scope="mock", model="m",
+                         pairs=array("q", [v for pair in pairs for v in pair]))
+        state.commit_session("e1", f"s{i}")
+    assert _log_and_table(state) == [4, 0]  # committed, not yet merged
+    assert state.has_hashes("mock", "m") and not state.has_hashes("mock", "other")
+
+    assert state.known_hashes("mock", "m", [1, 2, 3, 4, 5, 6, 7]) == {1: 12, 2: 21, 3: 30, 4: 40, 5: 50, 6: 60}
+    assert _log_and_table(state) == [0, 6]
+
+    state.stage_done("e2", "s9", "k9", "t", scope="mock", model="m", pairs=array("q", [3, 33, 7, 70]))
+    state.commit_session("e2", "s9")
+    assert state.known_hashes("mock", "m", [3, 7]) == {3: 33, 7: 70}  # merged over the table's rows
+    assert _log_and_table(state) == [0, 7]
+
+
+def test_forget_drops_merged_and_unmerged_hashcodes(state):
+    from array import array
+
+    for i, pairs in enumerate(([1, 10], [2, 20])):
+        state.stage_done("e1", f"s{i}", f"mock@SOURCECODE/k{i}", "t", scope="mock@SOURCECODE", model="m",
+                         pairs=array("q", pairs))
+        state.commit_session("e1", f"s{i}")
+        if i == 0:
+            assert state.known_hashes("mock@SOURCECODE", "m", [1]) == {1: 10}  # the first one merged
+    assert _log_and_table(state) == [1, 1]
+    state.forget("mock@SOURCECODE")
+    assert _log_and_table(state) == [0, 0]
+    assert not state.has_hashes("mock@SOURCECODE", "m")
+
+
+@pytest.mark.parametrize("with_unkeyed", [False, True])
+def test_a_historical_batch_with_keys_is_written_whole_and_its_keys_staged(tmp_path, state, with_unkeyed):
+    """Nothing to compare and every object keyed: the batch and its keys go through as sent (no per-object
+    work); one unkeyed object takes the per-object path. Either way the next export drops what is unchanged."""
+    from array import array
+
+    from pinpoint_agent.ids import NO_KEY, object_key
+
+    batch = [obj(i) for i in range(5)] + ([b'{"no": "id"}'] if with_unkeyed else [])
+    keys = array("q")
+    for raw in batch:
+        keys.extend(object_key(orjson.loads(raw)) if b'"id"' in raw else NO_KEY)
+    for export_id in ("e1", "e2"):
+        m = manager(tmp_path, state, export_id=export_id)
+        sid, _ = m.session_start(False, "sourcecode.Repo", 0, "", "")
+        m.send_exported(sid, batch, keys.tobytes())
+        m.session_done(sid, export_id)
+    assert len(read_model(tmp_path, "e1", "sourcecode.Repo")) == len(batch)
+    assert [r.get("id") for r in read_model(tmp_path, "e2", "sourcecode.Repo")] == ([None] if with_unkeyed else [])
