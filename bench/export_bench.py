@@ -94,6 +94,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, default=1_000_000)
     ap.add_argument("--also", type=int, default=250_000, help="a smaller run to show RSS is flat (0: skip)")
+    ap.add_argument("--floor-runs", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="export-bench-") as tmp:
         base = Path(tmp)
@@ -101,16 +102,20 @@ def main() -> None:
         os.environ.pop("PREFECT_API_URL", None)
         ensure_api(home)  # the server's start is not part of the measurement
         try:
-            print(f"{'objects':>9} {'floor s':>8} {'export s':>9} {'wall s':>7} {'obj/s (export)':>15} "
-                  f"{'ratio':>6} {'ratio wall':>10} {'agent RSS':>10} {'plugin RSS':>10}")
+            print(f"{'objects':>9} {'floor s':>8} {'(fastest)':>9} {'export s':>9} {'wall s':>7} "
+                  f"{'obj/s (export)':>15} {'ratio':>6} {'ratio wall':>10} {'agent RSS':>10} {'plugin RSS':>10}")
             for n in [x for x in (args.also, args.objects) if x]:
-                f = floor(n, base / f"floor-{n}.json.gz")
+                # The floor swings by up to 40 % between runs on this VM: its median of a few runs is the
+                # reference, the fastest run is printed beside it.
+                floors = sorted(floor(n, base / f"floor-{n}.json.gz") for _ in range(args.floor_runs))
+                f = floors[len(floors) // 2]
                 wall, export_s, agent_rss, plugin_rss, written = whole_path(n, base / f"root-{n}")
                 assert written == n, (written, n)
-                print(f"{n:>9,} {f:>8.2f} {export_s:>9.2f} {wall:>7.2f} {n / export_s:>15,.0f} "
+                print(f"{n:>9,} {f:>8.2f} {floors[0]:>9.2f} {export_s:>9.2f} {wall:>7.2f} {n / export_s:>15,.0f} "
                       f"{export_s / f:>6.2f} {wall / f:>10.2f} {agent_rss / 2**20:>8.0f}MB "
                       f"{plugin_rss / 2**20:>8.0f}MB")
-            print("goals: ratio <= 1.5 x floor, >= 50,000 objects/s, peak RSS < 300 MB and flat as N grows")
+            print("goals: ratio <= 1.5 x floor (median of the floor runs), >= 50,000 objects/s, "
+                  "peak RSS < 300 MB and flat as N grows")
             startup(base)
         finally:
             stop_local(home)
