@@ -59,6 +59,10 @@ class _Failer:
         self.after = int(spec.get("after_objects", 0))
         self.sent = 0
 
+    def room(self) -> int:
+        """How many more objects can be sent before the failure is due (at least 1)."""
+        return max(1, self.after - self.sent) if self.mode else 1 << 62
+
     def tick(self, n: int = 1) -> None:
         self.sent += n
         if not self.mode or self.sent < self.after:
@@ -131,11 +135,13 @@ class MockIntegration(Integration):
             end = per_repo + (run - 1) * new_per_run
             total = end - start
             make = _cheap_pull_request if cfg.get("cheap_objects") else _pull_request
-            for n in range(start, end):
-                prs.send(make(cust, repo, n))
-                failer.tick()
-                if (n - start) % 1000 == 0:
-                    prs.progress(n - start, total)
+            n = start
+            while n < end:  # a chunk at a time, ending where a configured failure is due
+                upto = min(n + 1000, end, n + failer.room())
+                prs.send_many(make(cust, repo, i) for i in range(n, upto))
+                failer.tick(upto - n)
+                n = upto
+                prs.progress(n - start, total)
             prs.progress(total, total, force=True)
             prs.done(f"run:{run}")
         return ExportProject(id=repo["id"], ref_id=repo["ref_id"], name=repo["name"])

@@ -47,6 +47,18 @@ def test_raise_inside_export_is_an_error_naming_the_integration(tmp_path):
     assert "Traceback" in log and "RuntimeError" in log
 
 
+def test_the_mock_fails_after_exactly_the_configured_objects(tmp_path):
+    """The mock sends in chunks, each ending where a configured failure is due, so the failure comes after
+    exactly ``after_objects`` objects (its message counts them), and the failed session is rolled back."""
+    agent = RecordingAgent()
+    e = entry(users=0, repos=1, prs_per_repo=3000, fail={"mode": "raise", "after_objects": 1234})
+    with IntegrationHost.start(e, agent, root=tmp_path, start_timeout=10) as host, \
+            pytest.raises(PluginError, match="after 1234 objects"):
+        host.export(CallConfig(integration=e, customer_id="c1"), timeout=60)
+    prs = [s for s in agent.sessions.values() if s["name"] == "sourcecode.PullRequest"]
+    assert [(s["rolled_back"], s["done"]) for s in prs] == [(True, None)]
+
+
 @pytest.mark.parametrize("mode, words", [("crash", "exit code 17"), ("signal", "signal SIGKILL")])
 def test_crash_is_reported_with_exit_status(tmp_path, capsys, mode, words):
     """A plugin that dies mid-export gives PluginCrashed naming the integration and how it died."""
