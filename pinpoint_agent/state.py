@@ -178,23 +178,28 @@ class StateStore:
         then and there cost more than anything else in a big export (random keys land on pages spread over
         the whole B-tree: 1M objects, ~6 s of a core). The table is needed only for look-ups, which come
         when a later export compares; they merge first, a few hundred thousand sorted keys at a time."""
-        if not self._query("SELECT 1 FROM dedup_log WHERE model_id = ? LIMIT 1", (model_id,)):
-            return
-        with self._tx() as db:
-            ids = [int(r[0]) for r in db.execute("SELECT id FROM dedup_log WHERE model_id = ? ORDER BY id",
-                                                 (model_id,))]
-            latest: dict[int, int] = {}
-            for n, log_id in enumerate(ids, 1):
-                pairs = array("q")
-                pairs.frombytes(db.execute("SELECT pairs FROM dedup_log WHERE id = ?", (log_id,)).fetchone()[0])
-                latest.update(zip(pairs[::2], pairs[1::2], strict=True))
-                if len(latest) >= MERGE_PAIRS or n == len(ids):
-                    # Sorted keys insert into the B-tree in order: several times faster than as they come.
-                    db.executemany("INSERT OR REPLACE INTO dedup (model_id, key, hash) VALUES (?,?,?)",
-                                   ((model_id, k, latest[k]) for k in sorted(latest)))
-                    latest.clear()
-            if ids:
-                db.execute("DELETE FROM dedup_log WHERE model_id = ? AND id <= ?", (model_id, ids[-1]))
+        rows = self._query("SELECT id, length(pairs) FROM dedup_log WHERE model_id = ? ORDER BY id", (model_id,))
+        # One transaction per chunk, so the committer never waits long for the write lock: a chunk's pairs go
+        # into the table and its log rows go away together.
+        chunks: list[list[int]] = [[]]
+        size = 0
+        for log_id, length in rows:
+            if size >= MERGE_PAIRS:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(int(log_id))  # type: ignore[call-overload]
+            size += int(length) // 16  # type: ignore[call-overload]
+        for chunk in chunks if rows else []:
+            with self._tx() as db:
+                latest: dict[int, int] = {}
+                for log_id in chunk:
+                    pairs = array("q")
+                    pairs.frombytes(db.execute("SELECT pairs FROM dedup_log WHERE id = ?", (log_id,)).fetchone()[0])
+                    latest.update(zip(pairs[::2], pairs[1::2], strict=True))
+                # Sorted keys insert into the B-tree in order: several times faster than as they come.
+                db.executemany("INSERT OR REPLACE INTO dedup (model_id, key, hash) VALUES (?,?,?)",
+                               ((model_id, k, latest[k]) for k in sorted(latest)))
+                db.executemany("DELETE FROM dedup_log WHERE id = ?", ((log_id,) for log_id in chunk))
 
     # -- sessions -----------------------------------------------------------------------------------
     def stage_done(self, export_id: str, session: str, key: str, token: str, *, scope: str = "", model: str = "",
