@@ -49,14 +49,10 @@ def ensure_api(home: Path, *, start_timeout: float = START_TIMEOUT) -> str:
         return os.environ["PREFECT_API_URL"]
     home.mkdir(parents=True, exist_ok=True)
     info = home / "server.json"
-    url = ""
-    if info.exists():
-        try:
-            url = str(orjson.loads(info.read_bytes())["api_url"])
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
-            url = ""
+    url = local_url(home)
     if not url or not _healthy(url):
-        url = _start(home, start_timeout)
+        # Where it listened before, if that port is free: a running service still uses that address.
+        url = _start(home, start_timeout, port=_port_if_free(url))
         tmp = info.with_suffix(".tmp")
         tmp.write_bytes(orjson.dumps({"api_url": url}))
         os.replace(tmp, info)
@@ -64,8 +60,63 @@ def ensure_api(home: Path, *, start_timeout: float = START_TIMEOUT) -> str:
     return url
 
 
-def _start(home: Path, timeout: float) -> str:
-    port = _free_port()
+def local_url(home: Path) -> str:
+    """The address of the root's local server, as recorded when it was started ("" if none was)."""
+    try:
+        return str(orjson.loads((home / "server.json").read_bytes())["api_url"])
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return ""
+
+
+def revive(home: Path, url: str, *, start_timeout: float = START_TIMEOUT) -> bool:
+    """Starts the root's local server again at ``url`` when its process is gone (crashed, killed, the OOM
+    killer); returns whether it did. Nothing is done for a server that is not this root's, one that answers,
+    one whose process still runs (busy or starting: killing it would not help) or when something else
+    listens at that address (another command on this root may be starting it there)."""
+    if not url or local_url(home) != url or _healthy(url) or _alive(home):
+        return False
+    port = _port_if_free(url)
+    if port is None:
+        return False
+    _start(home, start_timeout, port=port)
+    return True
+
+
+def _alive(home: Path) -> bool:
+    try:
+        pid = int((home / "server.pid").read_text())
+    except (OSError, ValueError):
+        return False
+    try:  # started by this process (the service's own start): reap it if it died, or it stays a zombie
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _port_if_free(url: str) -> int | None:
+    """The port of ``url`` if nothing listens on it now (connections of a dead server lingering in TIME_WAIT
+    do not count: the server binds with SO_REUSEADDR too)."""
+    try:
+        port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    except (IndexError, ValueError):
+        return None
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+    return port
+
+
+def _start(home: Path, timeout: float, *, port: int | None = None) -> str:
+    port = port or _free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, **base_env(home)}
     env.pop("PREFECT_API_URL", None)

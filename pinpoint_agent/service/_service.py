@@ -36,7 +36,8 @@ from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, PREFECT_FLOWS_HEARTBEAT
 
 from flows.deployments import COMMANDS, Command, plugin_source
 from pinpoint_agent import __version__
-from pinpoint_agent.errors import ConfigError
+from pinpoint_agent.errors import ConfigError, FatalError
+from pinpoint_agent.prefect_server import revive
 from pinpoint_agent.root import Root
 from pinpoint_agent.service._api import Api, ApiUnavailable
 from pinpoint_agent.service._api import now as _now
@@ -48,6 +49,8 @@ from pinpoint_agent.service._runner import call_parameters, quick_flow, run_in_p
 log = structlog.get_logger("pinpoint_agent.service")
 
 READY_EVERY = 10.0  # seconds between marking the deployments polled (Prefect counts them not ready after 60 s)
+REVIVE_AFTER = 3.0  # seconds the API is down before the root's local Prefect server, if gone, is started again
+REVIVE_EVERY = 30.0  # seconds between two such attempts
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Service:
         self._export: _Export | None = None
         self._waiting_exports: set[UUID] = set()
         self._api_down_since: float | None = None
+        self._next_revive = 0.0
         self._counts = {"done": 0, "refused": 0}
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -206,7 +210,23 @@ class Service:
             self._api_down_since = time.monotonic()
             log.warning("Prefect API unreachable; retrying", error=str(exc))
         self._served = {}  # registered again when it answers (it may be a new server)
+        self._revive_local_server()
         return min(max(wait * 2, 0.5), 5.0)
+
+    def _revive_local_server(self) -> None:
+        """The root's own Prefect server (the default without PREFECT_API_URL) is gone: start it again at the
+        same address, so this process's clients and the backend's find it where they did."""
+        now = time.monotonic()
+        assert self._api_down_since is not None
+        if now - self._api_down_since < REVIVE_AFTER or now < self._next_revive:
+            return
+        self._next_revive = now + REVIVE_EVERY
+        url = os.environ.get("PREFECT_API_URL", "")
+        try:
+            if revive(self.root.prefect_home, url):
+                log.warning("the local Prefect server had stopped; started it again", api=url)
+        except FatalError as exc:
+            log.error("could not start the local Prefect server again", error=str(exc))
 
     def _api_up(self) -> None:
         if self._api_down_since is not None:

@@ -23,6 +23,7 @@ import pytest
 
 AGENT = [sys.executable, "-m", "pinpoint_agent.cli"]
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+LOCAL = "local"  # Service.api_for_service: no PREFECT_API_URL, so the service starts the root's own server
 FAST = {"PINPOINT_HEARTBEAT_INTERVAL": "1", "PINPOINT_PLUGIN_CHECK_INTERVAL": "0.5", "PINPOINT_STOP_GRACE": "30"}
 
 
@@ -53,6 +54,8 @@ class Service:
     def start(self, timeout: float = 60) -> Service:
         env = {**os.environ, **FAST, "PREFECT_API_URL": self.api_for_service or self.api,
                "PINPOINT_DEPLOYMENT_NAME": self.name, **self.env}
+        if self.api_for_service == LOCAL:  # the root's own local server, started by the service
+            del env["PREFECT_API_URL"]
         self.proc = subprocess.Popen([*AGENT, "run", "--pinpoint-root", str(self.root)], env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.wait_log("serving deployments", timeout)

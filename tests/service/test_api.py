@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -10,7 +11,11 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .conftest import Proxy, Service, mock
+import httpx
+
+from pinpoint_agent.prefect_server import local_url, revive, stop_local
+
+from .conftest import LOCAL, Proxy, Service, mock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +38,33 @@ def test_service_rides_out_an_api_outage(make_service, prefect_api: str) -> None
     assert svc.result(run["id"])["success"] is True
     assert "Prefect API unreachable; retrying" in svc.log and "Prefect API reachable again" in svc.log
     svc.wait_log("Prefect event stream open again", timeout=30)  # and the events wake it again
+
+
+def test_a_dead_local_prefect_server_is_started_again(make_service, tmp_path: Path) -> None:
+    """Without PREFECT_API_URL the service runs on the root's own Prefect server. Killed (SIGKILL, as the
+    OOM killer would), it is started again at the same address, and the service runs what the backend
+    sends there."""
+    root = tmp_path / "local-root"
+    svc: Service = make_service(root)
+    svc.api_for_service = LOCAL
+    home = root / "prefect"
+    try:
+        svc.start(timeout=150)  # starts the root's server first
+        url = local_url(home)
+        svc.http = httpx.Client(base_url=url, timeout=30)
+        params = {"integrations": mock(), "mutation": {"fn": "PR_SET_TITLE", "data": {"ref_id": "1", "title": "t"}}}
+        svc.run("mutate", params)
+        os.killpg(int((home / "server.pid").read_text()), signal.SIGKILL)
+        svc.wait_log("the local Prefect server had stopped; started it again", timeout=150)
+        assert local_url(home) == url
+        _, result = svc.run("mutate", params, timeout=90)
+        assert result["success"] is True
+        # Nothing to do for an address that is not this root's server, or for a server that answers.
+        assert not revive(home, "http://127.0.0.1:1/api") and not revive(home, url)
+    finally:
+        if svc.proc is not None:
+            assert svc.stop() == 0
+        stop_local(home)
 
 
 def test_prefect_event_wakes_the_service_at_once(make_service) -> None:
