@@ -7,6 +7,7 @@ and only here, into ``ApiUnavailable``.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,15 @@ from prefect.utilities.engine import propose_state_sync
 from flows.deployments import COMMANDS, Command
 
 HEARTBEAT_VARIABLE = "pinpoint_agent_heartbeat"
+
+
+def heartbeat_variable(deployment_name: str) -> str:
+    """The Prefect variable an agent's heartbeat goes to: ``pinpoint_agent_heartbeat`` for the default
+    deployment name ``agent``, ``pinpoint_agent_heartbeat_<name>`` for another, so agents sharing a Prefect
+    server each keep their own (variable names allow lower-case letters, digits and underscores)."""
+    if deployment_name == "agent":
+        return HEARTBEAT_VARIABLE
+    return f"{HEARTBEAT_VARIABLE}_{re.sub(r'[^a-z0-9_]', '_', deployment_name.lower())}"
 PROJECT_DIR = Path(__file__).resolve().parents[2]  # the checkout: where the entrypoints' paths start
 
 
@@ -157,11 +167,11 @@ class Api:
             self._do(self.client.update_flow_run, run.id, tags=[*run.tags, tag])
             run.tags.append(tag)
 
-    def heartbeat(self, value: dict[str, Any]) -> None:
+    def heartbeat(self, variable: str, value: dict[str, Any]) -> None:
         try:
-            self._do(self.client.create_variable, VariableCreate(name=HEARTBEAT_VARIABLE, value=value))
+            self._do(self.client.create_variable, VariableCreate(name=variable, value=value))
         except ObjectAlreadyExists:
-            self._do(self.client.update_variable, VariableUpdate(name=HEARTBEAT_VARIABLE, value=value))
+            self._do(self.client.update_variable, VariableUpdate(name=variable, value=value))
 
 
 def now() -> datetime:

@@ -39,7 +39,7 @@ from pinpoint_agent import __version__
 from pinpoint_agent.errors import ConfigError, FatalError
 from pinpoint_agent.prefect_server import revive
 from pinpoint_agent.root import Root
-from pinpoint_agent.service._api import Api, ApiUnavailable
+from pinpoint_agent.service._api import Api, ApiUnavailable, heartbeat_variable
 from pinpoint_agent.service._api import now as _now
 from pinpoint_agent.service._events import ScheduledRuns
 from pinpoint_agent.service._plugins import WarmPlugins
@@ -379,7 +379,7 @@ class Service:
                 "events": self.events.received, **self._counts}
         log.info("heartbeat", **{k: v for k, v in beat.items() if k not in ("at", "host", "version")})
         try:
-            api.heartbeat(beat)
+            api.heartbeat(heartbeat_variable(self.settings.deployment_name), beat)
         except ApiUnavailable as exc:
             log.warning("heartbeat not sent: Prefect API unreachable", error=str(exc))
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from flows.mutate import mutate as mutate_flow
 from flows.onboard import export_onboard_data as onboard_flow
 from integrations.mock.integration import _pull_request, _repo
+from pinpoint_agent.service._api import heartbeat_variable
 
 from .conftest import Service, mock
 
@@ -138,13 +139,16 @@ def test_warm_plugin_is_reused_and_restarted_after_a_crash(shared_service: Servi
 
 
 def test_heartbeat_goes_to_the_log_and_a_prefect_variable(shared_service: Service) -> None:
-    """The service logs a heartbeat and keeps the Prefect variable pinpoint_agent_heartbeat current."""
+    """The service logs a heartbeat and keeps its Prefect variable current: pinpoint_agent_heartbeat, or, for
+    an agent with another deployment name (as each test service has), pinpoint_agent_heartbeat_<name>."""
     svc = shared_service
+    assert heartbeat_variable("agent") == "pinpoint_agent_heartbeat"
+    assert heartbeat_variable("EU-1.prod") == "pinpoint_agent_heartbeat_eu_1_prod"
     svc.wait_log("heartbeat", timeout=10, count=2)
     assert svc.proc is not None
     deadline = time.monotonic() + 10
     while True:
-        r = svc.http.get("/variables/name/pinpoint_agent_heartbeat")
+        r = svc.http.get(f"/variables/name/pinpoint_agent_heartbeat_{svc.name}")
         if r.status_code == 200 and r.json()["value"]["pid"] == svc.proc.pid:
             break
         assert time.monotonic() < deadline, r.text
