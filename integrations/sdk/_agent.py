@@ -61,7 +61,9 @@ class _Sender:
 
     def __init__(self, stub: pinpoint_pb2_grpc.AgentStub) -> None:
         self._stub = stub
-        self._queue: queue.Queue[Callable[[], object] | None] = queue.Queue(maxsize=4)
+        # One call waiting while one is sent is enough overlap; more batches in flight only cost cache
+        # (A/B on the mock's 200k objects: ~97k obj/s with one waiting, ~91k with four).
+        self._queue: queue.Queue[Callable[[], object] | None] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="agent-sender", daemon=True)
         self._thread.start()
