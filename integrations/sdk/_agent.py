@@ -135,19 +135,21 @@ class Session:
         dumps, key_of = orjson.dumps, object_key
         max_objects, max_bytes = self.agent.batch_objects, self.agent.batch_bytes
         buffer, keys, size = self._buffer, self._keys, self._buffered_bytes
-        for obj in objs:
-            if isinstance(obj, bytes):
-                data, (key, code) = obj, NO_KEY
-            else:
-                data, (key, code) = dumps(obj), key_of(obj)
-            buffer.append(data)
-            keys.append(key)
-            keys.append(code)
-            size += len(data)
-            if len(buffer) >= max_objects or size >= max_bytes:
-                self._flush()
-                buffer, keys, size = self._buffer, self._keys, 0
-        self._buffered_bytes = size
+        try:
+            for obj in objs:
+                if isinstance(obj, bytes):
+                    data, (key, code) = obj, NO_KEY
+                else:
+                    data, (key, code) = dumps(obj), key_of(obj)
+                buffer.append(data)
+                keys.append(key)
+                keys.append(code)
+                size += len(data)
+                if len(buffer) >= max_objects or size >= max_bytes:
+                    self._flush()
+                    buffer, keys, size = self._buffer, self._keys, 0
+        finally:  # an object that cannot be encoded (or a failing iterator) leaves the count right
+            self._buffered_bytes = size
 
     def _flush(self) -> None:
         if self._buffer:

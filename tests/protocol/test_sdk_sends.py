@@ -81,3 +81,17 @@ def test_a_tracking_session_refuses_objects(agent: tuple[BatchRecorder, grpc.Cha
     with client.session("organization", tracking=True) as s, pytest.raises(SessionError, match="tracking"):
         s.send_many([pr(1)])
     client.close()
+
+
+def test_an_object_that_cannot_be_encoded_fails_alone(agent: tuple[BatchRecorder, grpc.Channel]) -> None:
+    """orjson refuses it with the SDK's caller seeing the error; what was queued before it, and what is sent
+    after it, still goes out in order, counted in the same batches."""
+    recorder, channel = agent
+    client = AgentClient(channel, batch_objects=1000, batch_bytes=300)
+    with client.session("sourcecode.PullRequest") as s:
+        with pytest.raises(TypeError):
+            s.send_many([pr(100), {"id": "bad", "value": object()}])
+        s.send_many([pr(101), pr(102)])  # pr(100) + pr(101) reach 300 bytes: one batch of 2, then 1
+    client.close()
+    assert [orjson.loads(o)["id"] for o in recorder.objects["sourcecode.PullRequest"]] == ["pr100", "pr101", "pr102"]
+    assert [n for n, _ in recorder.batches] == [2, 1]
