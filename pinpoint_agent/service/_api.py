@@ -32,17 +32,18 @@ from prefect.utilities.engine import propose_state_sync
 
 from flows.deployments import COMMANDS, Command
 
+DEFAULT_DEPLOYMENT_NAME = "agent"  # deployments are <command>/<name>
 HEARTBEAT_VARIABLE = "pinpoint_agent_heartbeat"
+PROJECT_DIR = Path(__file__).resolve().parents[2]  # the checkout: where the entrypoints' paths start
 
 
 def heartbeat_variable(deployment_name: str) -> str:
     """The Prefect variable an agent's heartbeat goes to: ``pinpoint_agent_heartbeat`` for the default
-    deployment name ``agent``, ``pinpoint_agent_heartbeat_<name>`` for another, so agents sharing a Prefect
-    server each keep their own (variable names allow lower-case letters, digits and underscores)."""
-    if deployment_name == "agent":
+    deployment name, ``pinpoint_agent_heartbeat_<name>`` for another, so agents sharing a Prefect server
+    each keep their own (variable names allow lower-case letters, digits and underscores)."""
+    if deployment_name == DEFAULT_DEPLOYMENT_NAME:
         return HEARTBEAT_VARIABLE
     return f"{HEARTBEAT_VARIABLE}_{re.sub(r'[^a-z0-9_]', '_', deployment_name.lower())}"
-PROJECT_DIR = Path(__file__).resolve().parents[2]  # the checkout: where the entrypoints' paths start
 
 
 class ApiUnavailable(Exception):  # noqa: N818 (a condition the loop waits out, not a bug)

@@ -39,7 +39,7 @@ from pinpoint_agent import __version__
 from pinpoint_agent.errors import ConfigError, FatalError
 from pinpoint_agent.prefect_server import revive
 from pinpoint_agent.root import Root
-from pinpoint_agent.service._api import Api, ApiUnavailable, heartbeat_variable
+from pinpoint_agent.service._api import DEFAULT_DEPLOYMENT_NAME, Api, ApiUnavailable, heartbeat_variable
 from pinpoint_agent.service._api import now as _now
 from pinpoint_agent.service._events import ScheduledRuns
 from pinpoint_agent.service._plugins import WarmPlugins
@@ -64,7 +64,7 @@ class Settings:
     plugin_idle_seconds: float = 1800.0  # a warm plugin unused this long is stopped
     workers: int = 8  # interactive runs at once
     stop_grace: float = 30.0  # seconds SIGTERM waits for running work
-    deployment_name: str = "agent"
+    deployment_name: str = DEFAULT_DEPLOYMENT_NAME
 
     @classmethod
     def from_env(cls) -> Settings:
