@@ -181,15 +181,15 @@ class StateStore:
         rows = self._query("SELECT id, length(pairs) FROM dedup_log WHERE model_id = ? ORDER BY id", (model_id,))
         # One transaction per chunk, so the committer never waits long for the write lock: a chunk's pairs go
         # into the table and its log rows go away together.
-        chunks: list[list[int]] = [[]]
+        chunks: list[list[int]] = []
         size = 0
         for log_id, length in rows:
-            if size >= MERGE_PAIRS:
+            if not chunks or size >= MERGE_PAIRS:
                 chunks.append([])
                 size = 0
             chunks[-1].append(int(log_id))  # type: ignore[call-overload]
             size += int(length) // 16  # type: ignore[call-overload]
-        for chunk in chunks if rows else []:
+        for chunk in chunks:
             with self._tx() as db:
                 latest: dict[int, int] = {}
                 for log_id in chunk:
