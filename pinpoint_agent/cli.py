@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -224,13 +225,29 @@ def run(pinpoint_root: Path | None = RootOpt, log_format: str = LogFormat, log_l
     raise SystemExit(run_service(pinpoint_root, log_format=log_format, log_level=log_level))
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> NoReturn:
     """The command line; ends the process without the interpreter's teardown of modules and objects.
 
     That teardown does nothing for a finished command (its files are closed or flushed, its state
     committed) yet costs ~0.7 s after an export with Prefect and gRPC loaded. Everything a normal exit
     runs first still runs: non-daemon threads are joined, then the ``atexit`` handlers (Prefect sends its
     last log lines to the API there), then stdout and stderr are flushed."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    from pinpoint_agent import resident
+
+    if resident.wanted(args):
+        environ = dict(os.environ)  # the command changes its own (Prefect's settings): the runner's key is this
+        path = resident.socket_path(environ)
+        if path is not None:
+            code = resident.run(args, path)
+            if code is not None:
+                raise SystemExit(code)
+            run_here(args, then=lambda: resident.start_in_background(path, environ))
+    run_here(args)
+
+
+def run_here(argv: list[str], then: Callable[[], None] | None = None) -> NoReturn:
+    """Runs the command in this process and ends it (``then`` runs after the command, before the exit)."""
     try:
         _main(argv)
         code = 0
@@ -238,6 +255,8 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    if then is not None:
+        then()
     _exit_now(code)
 
 

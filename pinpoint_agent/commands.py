@@ -20,6 +20,7 @@ from pinpoint_agent.host import resolve_command
 from pinpoint_agent.interactive import parse_mutation, parse_webhook, single_integration
 from pinpoint_agent.log import register_config_secrets, register_secret, setup
 from pinpoint_agent.protocol import IntegrationConfig, OnboardObjectType
+from pinpoint_agent.resident import refresh_prefect_settings
 from pinpoint_agent.root import Root
 from pinpoint_agent.secretref import hide
 from pinpoint_agent.state import StateStore
@@ -33,6 +34,7 @@ def _prefect(root: Root) -> None:
     # API and the UI. What the user reads are the agent's lines and the one-line errors.
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     api = ensure_api(root.prefect_home)
+    refresh_prefect_settings()  # in a resident runner's worker Prefect was imported before these were set
     structlog.get_logger(__name__).info("prefect", ui=api.removesuffix("/api"))
 
 

@@ -9,6 +9,8 @@ import psutil
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Resident runners the tests' commands start (pinpoint_agent/resident.py) leave two minutes after the last one.
+os.environ.setdefault("PINPOINT_AGENT_RESIDENT_IDLE", "120")
 
 
 @pytest.fixture

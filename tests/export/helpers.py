@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import psutil
 
 AGENT = [sys.executable, "-m", "pinpoint_agent.cli"]
 
@@ -26,3 +27,17 @@ def read_export(root: Path, export_id: str | None = None) -> dict[str, list[dict
         model = f.parent.name
         out.setdefault(model, []).extend(orjson.loads(line) for line in gzip.decompress(f.read_bytes()).splitlines())
     return out
+
+
+def plugins_marked(marker: str) -> list[psutil.Process]:
+    """The mock plugin processes whose environment has ``PINPOINT_TEST_MARK=marker``: found wherever the agent
+    runs (the CLI's own process or a resident runner's worker)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if "integrations.mock" in " ".join(p.info["cmdline"] or ()) and \
+                    p.environ().get("PINPOINT_TEST_MARK") == marker:
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
