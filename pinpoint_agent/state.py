@@ -230,10 +230,14 @@ class StateStore:
         self._submit(lambda db: self._commit(export_id, session, db=db))
 
     def done_async(self, export_id: str, session: str, key: str, token: str, *, scope: str, model: str,
-                   pairs: array[int], commit: bool) -> None:
+                   pairs: array[int], commit: bool, prepare: Callable[[], object] | None = None) -> None:
         """``stage_done`` (and, with ``commit``, the commit) on the committer thread, so the caller never
-        waits for SQLite's write lock; a crash before it runs leaves the session not done (re-exported)."""
+        waits for SQLite's write lock; a crash before it runs leaves the session not done (re-exported).
+        ``prepare`` runs first, on that thread (completing the session's output file): if it fails, nothing
+        of the session is staged and the error is raised by ``wait_commits``."""
         def job(db: sqlite3.Connection) -> None:
+            if prepare is not None:
+                prepare()
             self.stage_done(export_id, session, key, token, scope=scope, model=model, pairs=pairs, db=db)
             if commit:
                 self._commit(export_id, session, db=db)

@@ -142,8 +142,7 @@ class MockIntegration(Integration):
                 failer.tick(upto - n)
                 n = upto
                 prs.progress(n - start, total)
-            prs.progress(total, total, force=True)
-            prs.done(f"run:{run}")
+            prs.done(f"run:{run}")  # a done session counts as complete: no final progress call needed
         return ExportProject(id=repo["id"], ref_id=repo["ref_id"], name=repo["name"])
 
     def _export_work(self, ctx: Context, org: Session, run: int, failer: _Failer) -> None:

@@ -186,6 +186,35 @@ def test_async_commits_land_in_order_and_wait_commits_waits(tmp_path, state):
     assert state.known_hashes("mock@SOURCECODE", "sourcecode.Repo", [key]) == {key: code}
 
 
+def test_async_done_finishes_the_file_before_the_token_and_a_failed_finish_stages_nothing(tmp_path, state):
+    """With async commits the output file is completed on the committer thread, before its token: after
+    wait_commits the file has its final name. A file that cannot be completed (here: its folder removed
+    under the running export, so the rename fails) leaves the token and the hashcodes as they were, and the error
+    reaches wait_commits."""
+    import shutil
+
+    m = manager(tmp_path, state, async_commit=True)
+    sid, _ = m.session_start(False, "sourcecode.Repo", 0, "", "")
+    m.send_exported(sid, [obj(1), obj(2)])
+    m.session_done(sid, "t1")
+    state.wait_commits()
+    assert [r["id"] for r in read_model(tmp_path, "e1", "sourcecode.Repo")] == ["id1", "id2"]
+    assert not list((tmp_path / "exports").rglob("*.temp.gz"))
+    assert state.token("mock@SOURCECODE/sourcecode.Repo") == "t1"
+
+    m2 = manager(tmp_path, state, export_id="e2", async_commit=True)
+    sid, _ = m2.session_start(False, "sourcecode.Repo", 0, "", "")
+    m2.send_exported(sid, [obj(1, title="changed")])
+    shutil.rmtree(tmp_path / "exports" / "e2")  # removed under the running export: the rename fails
+    m2.session_done(sid, "t2")
+    with pytest.raises(FileNotFoundError):
+        state.wait_commits()
+    assert state.token("mock@SOURCECODE/sourcecode.Repo") == "t1"
+    key, code = __import__("pinpoint_agent.ids", fromlist=["object_key"]).object_key(orjson.loads(obj(1)))
+    assert state.known_hashes("mock@SOURCECODE", "sourcecode.Repo", [key]) == {key: code}
+    assert not list((tmp_path / "exports" / "e2").rglob("*.json.gz"))
+
+
 def test_queued_session_commits_run_together_and_stop_at_the_first_failure(tmp_path, state):
     """Session commits queued behind a busy database run as one group: those before a failing one become
     current, the failing one and those after it do not, and the failure reaches wait_commits."""

@@ -3,6 +3,7 @@ batching by count and by size, keys beside the objects, and the order of everyth
 
 from __future__ import annotations
 
+import time
 from array import array
 from collections.abc import Iterator, Sequence
 
@@ -95,3 +96,85 @@ def test_an_object_that_cannot_be_encoded_fails_alone(agent: tuple[BatchRecorder
     client.close()
     assert [orjson.loads(o)["id"] for o in recorder.objects["sourcecode.PullRequest"]] == ["pr100", "pr101", "pr102"]
     assert [n for n, _ in recorder.batches] == [2, 1]
+
+
+class SlowRecorder(BatchRecorder):
+    """Records the order of calls; every batch takes ``batch_seconds`` to be accepted."""
+
+    def __init__(self, batch_seconds: float) -> None:
+        super().__init__()
+        self.batch_seconds = batch_seconds
+        self.calls: list[tuple[str, int, int]] = []
+
+    def send_exported(self, session_id: int, objects: Sequence[bytes], dedup: bytes = b"") -> None:
+        time.sleep(self.batch_seconds)
+        super().send_exported(session_id, objects, dedup)
+        self.calls.append(("batch", session_id, len(objects)))
+
+    def session_progress(self, session_id: int, current: int, total: int) -> None:
+        super().session_progress(session_id, current, total)
+        self.calls.append(("progress", session_id, current))
+
+    def session_done(self, session_id: int, last_processed: str) -> None:
+        super().session_done(session_id, last_processed)
+        self.calls.append(("done", session_id, 0))
+
+
+@pytest.fixture
+def slow_agent() -> Iterator[tuple[SlowRecorder, grpc.Channel]]:
+    recorder = SlowRecorder(batch_seconds=0.2)
+    server = _CallbackServer(AgentServicer(recorder, "sdk-test"))
+    channel = grpc.insecure_channel(server.address)
+    try:
+        yield recorder, channel
+    finally:
+        channel.close()
+        server.stop()
+
+
+def test_progress_and_done_queue_behind_the_batches_without_waiting(
+        slow_agent: tuple[SlowRecorder, grpc.Channel]) -> None:
+    """Progress and session ends go out in order after the session's batches, but the integration does not
+    wait for them (only batches wait for a slot: two may be queued or in flight)."""
+    recorder, channel = slow_agent
+    client = AgentClient(channel, batch_objects=2)
+    s = client.session("sourcecode.PullRequest")
+    started = time.monotonic()
+    s.send_many([pr(0), pr(1), pr(2), pr(3)])  # two batches: both take a slot, neither waits
+    s.progress(4, 10, force=True)
+    s.done("t1")
+    queued_in = time.monotonic() - started
+    client.close()  # waits until everything queued was sent
+    assert queued_in < 0.15, f"the integration waited {queued_in:.2f} s for calls it only queued"
+    assert recorder.calls == [("batch", 1, 2), ("batch", 1, 2), ("progress", 1, 4), ("done", 1, 0)]
+
+
+def test_a_third_batch_waits_for_a_slot(slow_agent: tuple[SlowRecorder, grpc.Channel]) -> None:
+    """Memory stays bounded: with two batches queued or in flight, the next one waits until one is sent."""
+    recorder, channel = slow_agent
+    client = AgentClient(channel, batch_objects=1)
+    s = client.session("sourcecode.PullRequest")
+    started = time.monotonic()
+    s.send_many([pr(0), pr(1), pr(2)])
+    assert time.monotonic() - started >= 0.15
+    s.done()
+    client.close()
+    assert [c[0] for c in recorder.calls] == ["batch", "batch", "batch", "done"]
+
+
+def test_progress_is_throttled_from_the_session_start_unless_forced(
+        agent: tuple[BatchRecorder, grpc.Channel]) -> None:
+    """A session's progress goes out at most about once per interval, counted from its start; ``force``
+    always sends. A short session sends none: its end says it is complete."""
+    recorder, channel = agent
+    seen: list[int] = []
+    recorder.session_progress = lambda sid, current, total: seen.append(current)  # type: ignore[method-assign]
+    client = AgentClient(channel, progress_interval=0.3)
+    with client.session("sourcecode.PullRequest") as s:
+        s.progress(1, 10)  # within the interval of the start: not sent
+        time.sleep(0.35)
+        s.progress(2, 10)  # sent
+        s.progress(3, 10)  # throttled
+        s.progress(4, 10, force=True)  # sent
+    client.close()
+    assert seen == [2, 4]
