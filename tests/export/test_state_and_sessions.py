@@ -207,7 +207,9 @@ def test_async_done_finishes_the_file_before_the_token_and_a_failed_finish_stage
     m2.send_exported(sid, [obj(1, title="changed")])
     shutil.rmtree(tmp_path / "exports" / "e2")  # removed under the running export: the rename fails
     m2.session_done(sid, "t2")
-    with pytest.raises(FileNotFoundError):
+    from pinpoint_agent.errors import StateError
+
+    with pytest.raises(StateError, match="committing a session failed: .*No such file"):
         state.wait_commits()
     assert state.token("mock@SOURCECODE/sourcecode.Repo") == "t1"
     key, code = __import__("pinpoint_agent.ids", fromlist=["object_key"]).object_key(orjson.loads(obj(1)))
