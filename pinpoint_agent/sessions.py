@@ -72,6 +72,8 @@ class SessionManager(Callbacks):
         # Commit sessions on the state store's committer thread: SessionDone returns once the file is final
         # and the token staged; the caller must ``state.wait_commits()`` before reporting the export.
         self.async_commit = async_commit
+        self._merged_models: set[str] = set()  # models whose earlier commits are merged for look-ups
+        self._merge_lock = threading.Lock()
         self.git_queue = git_queue
         self.on_progress = on_progress
         self.stats: dict[str, ModelStats] = {}
@@ -253,7 +255,17 @@ class SessionManager(Callbacks):
         pairs = array("q")
         if not keyed:
             return kept, pairs
-        known = self.state.known_hashes(self.root, model, [k for _, k, _ in keyed]) if s.compare else {}
+        known: dict[int, int] = {}
+        if s.compare:
+            if model not in self._merged_models:
+                # What earlier exports committed is merged once per model (the batches of other sessions wait
+                # for it); this export's own commits need not be: an object sent twice in one export is then
+                # written twice, as it was whenever its first session's commit came after its second batch.
+                with self._merge_lock:
+                    if model not in self._merged_models:
+                        self.state.merge_log(self.root, model)
+                        self._merged_models.add(model)
+            known = self.state.known_hashes(self.root, model, [k for _, k, _ in keyed], merge=False)
         for raw, k, h in keyed:
             if known.get(k) != h:
                 kept.append(raw)

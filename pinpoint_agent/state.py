@@ -151,19 +151,28 @@ class StateStore:
         rows = self._query("SELECT id FROM dedup_models WHERE scope = ? AND model = ?", (scope, model))
         return int(rows[0][0]) if rows else None  # type: ignore[call-overload]
 
-    def known_hashes(self, scope: str, model: str, keys: Sequence[int]) -> dict[int, int]:
-        """Current hashcodes of the given object keys (missing keys are new objects)."""
+    def known_hashes(self, scope: str, model: str, keys: Sequence[int], *, merge: bool = True) -> dict[int, int]:
+        """Current hashcodes of the given object keys (missing keys are new objects). ``merge=False`` skips
+        merging the commit log first: for an export's later look-ups, once its first one merged what earlier
+        exports committed (merging on every batch cost an incremental export a third of its time)."""
         mid = self._model_id(scope, model)
         found: dict[int, int] = {}
         if mid is None:
             return found
-        self._merge_log(mid)
+        if merge:
+            self._merge_log(mid)
         for i in range(0, len(keys), _CHUNK):
             chunk = keys[i:i + _CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self._query(f"SELECT key, hash FROM dedup WHERE model_id = ? AND key IN ({marks})", (mid, *chunk))
             found.update((int(k), int(h)) for k, h in rows)  # type: ignore[call-overload]
         return found
+
+    def merge_log(self, scope: str, model: str) -> None:
+        """Makes the model's committed hashcodes current for ``known_hashes(..., merge=False)``."""
+        mid = self._model_id(scope, model)
+        if mid is not None:
+            self._merge_log(mid)
 
     def has_hashes(self, scope: str, model: str) -> bool:
         """Whether any hashcode is stored for the model (if not, a whole batch is new: no look-ups)."""

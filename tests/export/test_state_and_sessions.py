@@ -302,3 +302,24 @@ def test_a_historical_batch_with_keys_is_written_whole_and_its_keys_staged(tmp_p
         m.session_done(sid, export_id)
     assert len(read_model(tmp_path, "e1", "sourcecode.Repo")) == len(batch)
     assert [r.get("id") for r in read_model(tmp_path, "e2", "sourcecode.Repo")] == ([None] if with_unkeyed else [])
+
+
+def test_an_export_merges_earlier_commits_once_and_leaves_its_own_for_the_next(tmp_path, state):
+    """Look-ups merge what earlier exports committed, once per model and export; the export's own commits
+    stay in the log (an object it sends twice is written twice) until the next export merges them."""
+    def run(export_id, *batches):
+        m = manager(tmp_path, state, export_id=export_id, async_commit=True)
+        for batch in batches:
+            sid, _ = m.session_start(False, "sourcecode.Repo", 0, "", "")
+            m.send_exported(sid, batch)
+            m.session_done(sid, export_id)
+            state.wait_commits()
+        return [r["id"] for r in read_model(tmp_path, export_id, "sourcecode.Repo")]
+
+    assert run("e1", [obj(1), obj(2), obj(3)]) == ["id1", "id2", "id3"]
+    assert _log_and_table(state) == [1, 0]  # committed to the log only
+    # e2: id1 unchanged (dropped: e1's commit was merged), id4 new; then id4 again, unchanged, in a later session
+    assert sorted(run("e2", [obj(1), obj(4)], [obj(4)])) == ["id4", "id4"]
+    assert _log_and_table(state) == [2, 3]  # e1 merged by e2's first look-up, e2's own two commits not
+    assert run("e3", [obj(4), obj(5)]) == ["id5"]  # e3 merges e2's commits: id4 is known
+    assert _log_and_table(state)[1] == 4
