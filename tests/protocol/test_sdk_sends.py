@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from array import array
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
 
 import grpc
 import orjson
@@ -30,9 +32,12 @@ class BatchRecorder(RecordingAgent):
         self.batches.append((len(objects), keys))
 
 
-@pytest.fixture
-def agent() -> Iterator[tuple[BatchRecorder, grpc.Channel]]:
-    recorder = BatchRecorder()
+R = TypeVar("R", bound=RecordingAgent)
+
+
+@contextmanager
+def serving(recorder: R) -> Iterator[tuple[R, grpc.Channel]]:
+    """``recorder`` behind the host's real Agent service, and a channel to it."""
     server = _CallbackServer(AgentServicer(recorder, "sdk-test"))
     channel = grpc.insecure_channel(server.address)
     try:
@@ -40,6 +45,12 @@ def agent() -> Iterator[tuple[BatchRecorder, grpc.Channel]]:
     finally:
         channel.close()
         server.stop()
+
+
+@pytest.fixture
+def agent() -> Iterator[tuple[BatchRecorder, grpc.Channel]]:
+    with serving(BatchRecorder()) as served:
+        yield served
 
 
 def pr(i: int) -> dict[str, object]:
@@ -122,14 +133,8 @@ class SlowRecorder(BatchRecorder):
 
 @pytest.fixture
 def slow_agent() -> Iterator[tuple[SlowRecorder, grpc.Channel]]:
-    recorder = SlowRecorder(batch_seconds=0.2)
-    server = _CallbackServer(AgentServicer(recorder, "sdk-test"))
-    channel = grpc.insecure_channel(server.address)
-    try:
-        yield recorder, channel
-    finally:
-        channel.close()
-        server.stop()
+    with serving(SlowRecorder(batch_seconds=0.2)) as served:
+        yield served
 
 
 def test_progress_and_done_queue_behind_the_batches_without_waiting(
