@@ -239,7 +239,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
         environ = dict(os.environ)  # the command changes its own (Prefect's settings): the runner's key is this
         path = resident.socket_path(environ)
         if path is not None:
-            code = resident.run(args, path)
+            try:
+                code = resident.run(args, path)
+            except KeyboardInterrupt:
+                fail("interrupted")
             if code is not None:
                 raise SystemExit(code)
             run_here(args, then=lambda: resident.start_in_background(path, environ))

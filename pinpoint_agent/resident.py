@@ -27,6 +27,7 @@ same signal).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib
 import os
@@ -146,32 +147,39 @@ def run(argv: list[str], path: Path) -> int | None:
     fds = [fd for fd in _STDIO if _is_open(fd)]
     request = orjson.dumps({"argv": argv, "argv0": sys.argv[0], "env": dict(os.environ), "cwd": os.getcwd(),
                             "umask": umask, "fds": fds})
-    try:
-        socket.send_fds(sock, [_HEADER.pack(len(request))], fds)
-        sock.sendall(request)
-        started = _receive(sock)
-    except OSError:
-        started = None
-    if started is None:  # the runner went away before it started anything
-        sock.close()
-        return None
+    caught: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
-        try:
+        # Behind the request: the monitor reads it once the worker exists and passes it on.
+        caught.append(signum)
+        with contextlib.suppress(OSError):
             _send(sock, {"signal": signum})
-        except OSError:
-            pass
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
     try:
         try:
-            ended = _receive(sock)
+            # Held back while the request goes out, so a signal's message never lands inside it.
+            signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+            try:
+                socket.send_fds(sock, [_HEADER.pack(len(request))], fds)
+                sock.sendall(request)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+            started = _receive(sock)
+        except OSError:
+            started = None
+        try:
+            ended = None if started is None else _receive(sock)
         except OSError:
             ended = None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
+    if started is None:  # the runner went away before it started anything: the caller runs the command
+        if caught:
+            signal.raise_signal(caught[0])  # as if it had come now (Ctrl-C: KeyboardInterrupt)
+        return None
     if ended is None:
         print(f"error: the resident runner's worker (pid {started['pid']}) was lost before it ended; "
               f"set {SWITCH}=0 to run commands in their own process", file=sys.stderr)
