@@ -25,14 +25,17 @@ from pinpoint_agent.root import Root
 from pinpoint_agent.secretref import hide
 from pinpoint_agent.state import StateStore
 
+# Prefect's own console lines (with task tracebacks) stay off the terminal; its logs still reach the API and
+# the UI. What the user reads are the agent's lines and the one-line errors.
+PREFECT_CONSOLE = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL"}
+
 
 def _prefect(root: Root) -> None:
     """Prefect settings for a one-shot command, then the root's reusable local server (or PREFECT_API_URL)."""
     from pinpoint_agent.prefect_server import ensure_api
 
-    # Prefect's own console lines (with task tracebacks) stay off the terminal; its logs still reach the
-    # API and the UI. What the user reads are the agent's lines and the one-line errors.
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    for k, v in PREFECT_CONSOLE.items():
+        os.environ.setdefault(k, v)
     api = ensure_api(root.prefect_home)
     refresh_prefect_settings()  # in a resident runner's worker Prefect was imported before these were set
     structlog.get_logger(__name__).info("prefect", ui=api.removesuffix("/api"))

@@ -40,6 +40,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, NoReturn
@@ -227,11 +228,23 @@ def serve(path: Path, idle_exit: float = IDLE_EXIT) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
-    # Prefect creates its home folder at import: keep that out of the user's ~/.prefect.
-    os.environ.setdefault("PREFECT_HOME", str(path.parent / "prefect-home"))
-    for k, v in PREFECT_DEFAULTS.items():
+    try:  # a monitor watches its worker through a pidfd (Linux 5.3+)
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError as exc:
+        print(f"no resident runner on this system: pidfd_open: {exc}", flush=True)
+        return
+    # What a command sets for Prefect whatever its root, set before Prefect's import here too: the logging
+    # configuration Prefect builds at import is then already the one commands need. (Prefect also creates
+    # its home folder at import: this one keeps that out of the user's ~/.prefect.)
+    from pinpoint_agent.commands import PREFECT_CONSOLE
+    from pinpoint_agent.prefect_server import base_env
+
+    for k, v in {**base_env(path.parent / "prefect-home"), **PREFECT_CONSOLE}.items():
         os.environ.setdefault(k, v)
     _preload()
+    if threading.active_count() > 1:  # forking a process with threads is not safe
+        print(f"not serving: an import started threads {threading.enumerate()}", flush=True)
+        return
     global _logging_env
     _logging_env = _prefect_logging_env()
     path.unlink(missing_ok=True)
@@ -285,16 +298,15 @@ PRELOAD = (
     "grpc.experimental", "opentelemetry._logs", "opentelemetry.metrics", "encodings.idna", "http.cookies",
     "pydantic.color", "typer._adapters", "typer._click.decorators",
 )
-# What the CLI sets for Prefect before it runs a flow, whatever the root: set in the runner before Prefect's
-# import too, so the logging configuration Prefect builds at import is already the one a command needs.
-PREFECT_DEFAULTS = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5"}
 _logging_env: dict[str, str] | None = None  # the PREFECT_LOGGING_* variables Prefect's logging was set up with
 
 
 def _preload() -> None:
     for module in PRELOAD:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:  # a warm-up only: a later Prefect may have moved its internals
+            print(f"preload: {exc}", flush=True)
 
 
 def _monitor(conn: socket.socket) -> NoReturn:
@@ -316,9 +328,14 @@ def _monitor(conn: socket.socket) -> NoReturn:
         pass
     for fd in fds:
         os.close(fd)
-    _send(conn, {"pid": worker})
+    pidfd = os.pidfd_open(worker)  # (the runner checked at start that this kernel has it)
+    try:
+        _send(conn, {"pid": worker})
+    except OSError:  # the caller is already gone: so is its command
+        _kill_group(worker)
+        os.waitpid(worker, 0)
+        os._exit(0)
     print(f"worker {worker}: {' '.join(request['argv'][:1])}", flush=True)  # the runner's log
-    pidfd = os.pidfd_open(worker)
     while True:
         watched: list[Any] = [conn, pidfd]
         ready, _, _ = select.select(watched, [], [])

@@ -147,8 +147,8 @@ class SessionManager(Callbacks):
         pairs, s.pairs = s.pairs, array("q")
         if self.async_commit:
             # The file is finished (flushed, fsynced, renamed) on the committer thread, before the token is
-            # staged: SessionDone returns at once instead of stalling the integration's sends for the fsync
-            # (~13 ms a session, measured). A crash before the commit leaves the session to be re-exported.
+            # staged: SessionDone returns without waiting for the disk. A crash before the commit leaves the
+            # session to be re-exported.
             self.state.done_async(self.export_id, uid, s.key, last_processed, scope=self.root, model=s.name,
                                   pairs=pairs, commit=self.commit_on_done,
                                   prepare=None if s.file is None else s.file.finish)
@@ -167,6 +167,8 @@ class SessionManager(Callbacks):
 
     def _rollback(self, s: SessionInfo) -> None:
         with s.lock:
+            if s.closed:
+                return  # done meanwhile (its file may be being finished on the committer thread) or rolled back
             if s.file is not None:
                 s.file.discard()
             s.closed = True
