@@ -19,8 +19,8 @@ same signal).
 - If no runner answers, or it ends before the worker starts, the command runs in its own process.
 - One runner per installed code (its files' sizes and times, the interpreter, site-packages) and per
   environment that shapes imports (the ``PREFECT_*`` variables, ``PYTHONPATH``): a changed install or other
-  settings get their own.
-  A runner exits after ``IDLE_EXIT`` seconds without a command, or when its socket is removed.
+  settings get their own. A runner exits after ``IDLE_EXIT`` seconds without a command (``IDLE_ENV``), or
+  when its socket is removed.
 - The runner's own environment keeps only what locating code and Prefect needs; a command's secrets reach
   only its worker. ``PINPOINT_AGENT_RESIDENT=0`` turns all of this off.
 """
