@@ -19,6 +19,19 @@ import pytest
 from pinpoint_agent import resident
 from tests.export.helpers import AGENT, plugins_marked, read_export
 
+
+def _pidfd_works() -> bool:
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
+# Runner tests need what a runner needs (Linux 5.3+: a monitor watches its worker through a pidfd); without
+# it every command runs in its own process, which the rest of the suite covers.
+needs_runner = pytest.mark.skipif(not _pidfd_works(), reason="no pidfd_open here: no resident runner")
+
 SMALL = orjson.dumps([{"id": "m", "name": "mock", "type": 1,
                        "config": {"repos": 2, "prs_per_repo": 3, "users": 2}}]).decode()
 
@@ -64,6 +77,7 @@ def runner_pid(sock: Path) -> int:
     return int(runner_log(sock).split()[1])  # "runner <pid> serving <path>"
 
 
+@needs_runner
 def test_the_next_command_runs_in_the_runner_as_in_its_own_process(tmp_path, runtime):
     """Same output files, result, log lines, exit code; relative paths resolve in the caller's folder."""
     sock = warm(runtime, tmp_path)
@@ -86,6 +100,7 @@ def test_the_next_command_runs_in_the_runner_as_in_its_own_process(tmp_path, run
     assert runner_log(sock).count("worker ") == 2
 
 
+@needs_runner
 def test_bad_input_in_the_runner_is_one_line_and_exit_1(tmp_path, runtime):
     warm(runtime, tmp_path)
     bad = cli("export", "--integrations-json", "[{not json", "--pinpoint-root", str(tmp_path / "r"), env=runtime)
@@ -94,6 +109,7 @@ def test_bad_input_in_the_runner_is_one_line_and_exit_1(tmp_path, runtime):
     assert not (tmp_path / "r").exists()
 
 
+@needs_runner
 def test_the_callers_environment_reaches_the_command_and_its_plugins(tmp_path, runtime):
     """A variable only the caller has (here one that makes the mock plugin print garbage before its handshake)
     takes effect in the worker's plugin; the runner's own environment never had it."""
@@ -105,6 +121,7 @@ def test_the_callers_environment_reaches_the_command_and_its_plugins(tmp_path, r
     assert "PINPOINT_MOCK_STARTUP" not in psutil.Process(runner_pid(sock)).environ()
 
 
+@needs_runner
 def test_secrets_of_the_first_command_stay_out_of_the_runner(tmp_path, runtime):
     """The runner is started with only what locating code and Prefect needs: no token of the command that
     started it is in its environment or command line."""
@@ -141,6 +158,7 @@ def _hanging_export(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Pop
     return proc, _plugin_with(marker, time.monotonic() + 60)
 
 
+@needs_runner
 def test_a_killed_caller_takes_its_worker_and_plugin_with_it(tmp_path, runtime):
     """SIGKILL on the command: its worker is killed at once (as the agent itself would be) and the plugin,
     seeing its stdin close, exits; the runner stays and serves the next command."""
@@ -157,6 +175,7 @@ def test_a_killed_caller_takes_its_worker_and_plugin_with_it(tmp_path, runtime):
     assert after.returncode == 0, after.stderr
 
 
+@needs_runner
 def test_ctrl_c_reaches_the_worker_and_the_caller_says_one_line(tmp_path, runtime):
     warm(runtime, tmp_path)
     proc, plugin = _hanging_export(tmp_path, runtime)
@@ -170,6 +189,7 @@ def test_ctrl_c_reaches_the_worker_and_the_caller_says_one_line(tmp_path, runtim
     assert not list((tmp_path / "r" / "exports").rglob("*.temp.gz"))
 
 
+@needs_runner
 def test_a_worker_killed_by_a_signal_ends_its_caller_with_that_signal(tmp_path, runtime):
     warm(runtime, tmp_path)
     proc, plugin = _hanging_export(tmp_path, runtime)
@@ -181,6 +201,7 @@ def test_a_worker_killed_by_a_signal_ends_its_caller_with_that_signal(tmp_path, 
     assert psutil.wait_procs([plugin], timeout=10)[1] == []
 
 
+@needs_runner
 def test_commands_at_the_same_time_each_get_their_own_worker(tmp_path, runtime):
     sock = warm(runtime, tmp_path)
     procs = [subprocess.Popen([*AGENT, "export", "--integrations-json", SMALL, "--pinpoint-root",
@@ -193,6 +214,7 @@ def test_commands_at_the_same_time_each_get_their_own_worker(tmp_path, runtime):
     assert runner_log(sock).count("worker ") == 3  # the warm-up ran in its own process
 
 
+@needs_runner
 def test_a_runner_without_commands_exits_and_removes_its_socket(tmp_path, runtime):
     env = {**runtime, resident.IDLE_ENV: "1"}
     sock = warm(env, tmp_path)
