@@ -305,8 +305,9 @@ def test_a_historical_batch_with_keys_is_written_whole_and_its_keys_staged(tmp_p
 
 
 def test_an_export_merges_earlier_commits_once_and_leaves_its_own_for_the_next(tmp_path, state):
-    """Look-ups merge what earlier exports committed, once per model and export; the export's own commits
-    stay in the log (an object it sends twice is written twice) until the next export merges them."""
+    """What earlier exports committed is merged once per model and export (by its first session of the
+    model); the export's own commits stay in the log (an object it sends twice is written twice) until the
+    next export merges them."""
     def run(export_id, *batches):
         m = manager(tmp_path, state, export_id=export_id, async_commit=True)
         for batch in batches:
@@ -320,6 +321,6 @@ def test_an_export_merges_earlier_commits_once_and_leaves_its_own_for_the_next(t
     assert _log_and_table(state) == [1, 0]  # committed to the log only
     # e2: id1 unchanged (dropped: e1's commit was merged), id4 new; then id4 again, unchanged, in a later session
     assert sorted(run("e2", [obj(1), obj(4)], [obj(4)])) == ["id4", "id4"]
-    assert _log_and_table(state) == [2, 3]  # e1 merged by e2's first look-up, e2's own two commits not
+    assert _log_and_table(state) == [2, 3]  # e1 merged by e2's first session, e2's own two commits not
     assert run("e3", [obj(4), obj(5)]) == ["id5"]  # e3 merges e2's commits: id4 is known
     assert _log_and_table(state)[1] == 4
