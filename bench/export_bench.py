@@ -4,9 +4,8 @@ to one file in one process), measured in the same run. Peak RSS is sampled for t
 
     .venv/bin/python bench/export_bench.py [--objects 1000000] [--also 250000]
 
-The agent runs as a command would after a first one: in a resident runner's worker (``pinpoint_agent/
-resident.py``); with ``PINPOINT_AGENT_RESIDENT=0`` every export runs in its own process (Prefect imported
-each time).
+Every export runs as the CLI runs it, in its own process (Prefect imported each time), against the root's
+local Prefect server started before the measurement.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import orjson
 import psutil
 
 from integrations.mock.integration import _pull_request, _repo
-from pinpoint_agent import resident
 from pinpoint_agent.output import COMPRESS_LEVEL
 from pinpoint_agent.prefect_server import ensure_api, stop_local
 
@@ -54,18 +52,13 @@ def whole_path(n: int, root: Path) -> tuple[float, float, int, int, int]:
     out = root.with_name(root.name + "-result.json")
     cmd = [sys.executable, "-m", "pinpoint_agent.cli", "export", "--integrations-json", ints, "--pinpoint-root",
            str(root), "--output-file", str(out), "--agent-config-json", '{"customer_id": "bench"}']
-    marker = f"{os.getpid()}-{root.name}"
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "PINPOINT_BENCH_RUN": marker})
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     agent_peak = plugin_peak = 0
-    # The agent is the plugin's parent: this process's child, or a resident runner's worker.
     agent, plugin = psutil.Process(proc.pid), None
     while proc.poll() is None:
         try:
-            plugin = plugin or _plugin_of(marker)
-            if plugin is not None and agent.pid == proc.pid:
-                agent = plugin.parent() or agent
+            plugin = plugin or _plugin_of(agent)
             agent_peak = max(agent_peak, agent.memory_info().rss)
             if plugin is not None:
                 plugin_peak = max(plugin_peak, plugin.memory_info().rss)
@@ -82,31 +75,15 @@ def whole_path(n: int, root: Path) -> tuple[float, float, int, int, int]:
     return wall, integ["duration"] / 1e9, agent_peak, plugin_peak, integ["objects"]["sourcecode.PullRequest"]
 
 
-def _plugin_of(marker: str) -> psutil.Process | None:
-    for p in psutil.process_iter(["cmdline"]):
+def _plugin_of(agent: psutil.Process) -> psutil.Process | None:
+    """The mock plugin the agent started (its child)."""
+    for p in agent.children(recursive=True):
         try:
-            if "integrations.mock" in " ".join(p.info["cmdline"] or ()) and \
-                    p.environ().get("PINPOINT_BENCH_RUN") == marker:
+            if "integrations.mock" in " ".join(p.cmdline()):
                 return p
         except psutil.Error:
             continue
     return None
-
-
-def warm_runner(base: Path) -> bool:
-    """One small export, which leaves a resident runner for the ones measured (as any first command does);
-    returns whether one is serving (never with PINPOINT_AGENT_RESIDENT=0: every export in its own process)."""
-    if os.environ.get(resident.SWITCH) == "0":
-        return False
-    ints = '[{"id":"w","name":"mock","type":1,"config":{"repos":1,"prs_per_repo":1,"users":1}}]'
-    subprocess.run([sys.executable, "-m", "pinpoint_agent.cli", "export", "--integrations-json", ints,
-                    "--pinpoint-root", str(base / "root-warm")], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    path = resident.socket_path(dict(os.environ))
-    deadline = time.monotonic() + 60
-    while path is not None and not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return path is not None and path.exists()
 
 
 def startup(base: Path, runs: int = 3) -> None:
@@ -121,18 +98,10 @@ def startup(base: Path, runs: int = 3) -> None:
     export = [sys.executable, "-m", "pinpoint_agent.cli", "export", "--integrations-json", ints,
               "--pinpoint-root", str(base / "root-startup")]
     timed(export)  # first run creates the root
-    switch = os.environ.get(resident.SWITCH)
-    in_runner = "" if switch == "0" else \
-        f"{sorted(timed(export) for _ in range(runs))[runs // 2]:.2f} s in the resident runner, "
-    os.environ[resident.SWITCH] = "0"
-    try:
-        own = sorted(timed(export) for _ in range(runs))[runs // 2]
-    finally:
-        if switch is None:
-            del os.environ[resident.SWITCH]
+    own = sorted(timed(export) for _ in range(runs))[runs // 2]
     floor_s = sorted(timed([sys.executable, "-c", "import prefect.flows"]) for _ in range(runs))[runs // 2]
-    print(f"one-shot export of 3 objects (server running): {in_runner}{own:.2f} s in its own process "
-          f"({resident.SWITCH}=0); `import prefect.flows` alone: {floor_s:.2f} s")
+    print(f"one-shot export of 3 objects (server running): {own:.2f} s; `import prefect.flows` alone: "
+          f"{floor_s:.2f} s")
 
 
 def main() -> None:
@@ -146,8 +115,6 @@ def main() -> None:
         home = base / "prefect"
         os.environ.pop("PREFECT_API_URL", None)
         ensure_api(home)  # the server's start is not part of the measurement
-        runner = warm_runner(base)  # nor the resident runner's
-        print(f"agent: {'a resident runner worker' if runner else 'its own process (no resident runner)'}")
         try:
             print(f"{'objects':>9} {'floor s':>8} {'(fastest)':>9} {'export s':>9} {'wall s':>7} "
                   f"{'obj/s (export)':>15} {'ratio':>6} {'ratio wall':>10} {'agent RSS':>10} {'plugin RSS':>10}")

@@ -20,29 +20,32 @@ from prefect.futures import PrefectFuture, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from pinpoint_agent.backend import BackendTarget, make_client, report_failure, ship_logs, upload_section
-from pinpoint_agent.config import AgentConfig, load_integrations
+from pinpoint_agent.config import IntegrationEntry
 from pinpoint_agent.errors import PinpointError
 from pinpoint_agent.exporter import ExportJob, GitJob, GitOutcome, IntegrationOutcome, backend_target
 from pinpoint_agent.progress import notify
 from pinpoint_agent.protocol import IntegrationConfig
 from pinpoint_agent.root import Root
+from pinpoint_agent.secrets import resolve_agent, resolve_entries
 from tasks.git import git_repo
 from tasks.integration import export_integration
 from tasks.progress import summary_rows
+from tasks.results import publish_result
 from tasks.upload import upload_export
 
 log = structlog.get_logger(__name__)
 
 
 # (Prefect types task_runner generically; a ThreadPoolTaskRunner is what it expects.)
-@flow(name="export", task_runner=ThreadPoolTaskRunner(max_workers=64), log_prints=False)  # type: ignore[arg-type]
-def export(integrations: list[dict[str, Any]], agent_config: dict[str, Any] | None = None,
+@flow(name="export", task_runner=ThreadPoolTaskRunner(max_workers=64), log_prints=False,  # type: ignore[arg-type]
+      persist_result=False)
+def export(integrations: list[IntegrationEntry], agent_config: dict[str, Any] | str | None = None,
            reprocess_historical: bool = False, pinpoint_root: str | None = None,
            integrations_dir: str | None = None, output_file: str | None = None) -> dict[str, Any]:
     """Exports all data of the given integrations, incrementally; returns the result JSON."""
     root = Root(pinpoint_root)
-    agent = AgentConfig.model_validate(agent_config or {})
-    entries = load_integrations(orjson.dumps(integrations).decode(), None)
+    agent = resolve_agent(agent_config, root.path)
+    entries = resolve_entries(list(integrations), root.path)
     with root.exclusive("export"):
         target = backend_target(root, agent)  # agent config's backend, else config.json, else none
         if target is not None:
@@ -78,7 +81,7 @@ def export(integrations: list[dict[str, Any]], agent_config: dict[str, Any] | No
                           description=f"Export {result['export_id']}: objects per integration and model")
     if output_file:
         Path(output_file).write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    return result
+    return publish_result("export", result)
 
 
 @contextmanager

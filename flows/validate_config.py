@@ -8,12 +8,14 @@ from typing import Any
 from prefect import flow
 
 from pinpoint_agent import interactive
+from pinpoint_agent.config import IntegrationEntry
+from tasks.results import publish_result
 
 
-@flow(name="validate-config", log_prints=False)
-def validate_config(integrations: list[dict[str, Any]], agent_config: dict[str, Any] | None = None,
+@flow(name="validate-config", log_prints=False, persist_result=False)
+def validate_config(integrations: list[IntegrationEntry], agent_config: dict[str, Any] | str | None = None,
                     pinpoint_root: str | None = None, integrations_dir: str | None = None) -> dict[str, Any]:
     """Asks the integration to check its config; returns ``{"errors", "success", "server_version"}``."""
     target = interactive.target_from_params("validate-config", integrations, agent_config, pinpoint_root,
                                             integrations_dir)
-    return interactive.validate_config(target)
+    return publish_result("validate-config", interactive.validate_config(target))

@@ -6,10 +6,8 @@ failures are reported inside the result JSON with exit 0, as the original agent 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -83,11 +81,9 @@ def export(
     """Exports all data of the given integrations, incrementally."""
     from pinpoint_agent.commands import run_export
 
-    result = run_export(agent_config_json, agent_config_file, integrations_json, integrations_file,
-                        reprocess_historical=reprocess_historical, pinpoint_root=pinpoint_root,
-                        integrations_dir=integrations_dir, log_format=log_format, log_level=log_level,
-                        output_file=output_file)
-    write_result(result, output_file)
+    args = _args(agent_config_json, agent_config_file, integrations_json, integrations_file, pinpoint_root,
+                 integrations_dir, log_format, log_level, output_file)
+    write_result(run_export(args, reprocess_historical=reprocess_historical), output_file)
 
 
 @app.command("force-historical")
@@ -226,61 +222,9 @@ def run(pinpoint_root: Path | None = RootOpt, log_format: str = LogFormat, log_l
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """The command line; ends the process without the interpreter's teardown of modules and objects.
-
-    That teardown does nothing for a finished command (its files are closed or flushed, its state
-    committed) yet costs ~0.7 s after an export with Prefect and gRPC loaded. Everything a normal exit
-    runs first still runs: non-daemon threads are joined, then the ``atexit`` handlers (Prefect sends its
-    last log lines to the API there), then stdout and stderr are flushed."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    from pinpoint_agent import resident
-
-    if resident.wanted(args):
-        environ = dict(os.environ)  # the command changes its own (Prefect's settings): the runner's key is this
-        path = resident.socket_path(environ)
-        if path is not None:
-            try:
-                code = resident.run(args, path)
-            except KeyboardInterrupt:
-                fail("interrupted")
-            if code is not None:
-                raise SystemExit(code)
-            run_here(args, then=lambda: resident.start_in_background(path, environ))
-    run_here(args)
-
-
-def run_here(argv: list[str], then: Callable[[], None] | None = None) -> NoReturn:
-    """Runs the command in this process and ends it (``then`` runs after the command, before the exit)."""
-    try:
-        _main(argv)
-        code = 0
-    except SystemExit as exc:
-        if isinstance(exc.code, str):
-            print(exc.code, file=sys.stderr)
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    if then is not None:
-        then()
-    _exit_now(code)
-
-
-def _exit_now(code: int) -> NoReturn:
-    import atexit
-    import threading
-
-    # What the interpreter's own exit does first: threading's exit hooks (they wake idle executor
-    # workers so they end), then it joins the non-daemon threads; then the atexit handlers.
-    shutdown = getattr(threading, "_shutdown", None)
-    if shutdown is not None:
-        shutdown()
-    else:  # not CPython: join them ourselves
-        for thread in threading.enumerate():
-            if thread is not threading.current_thread() and not thread.daemon:
-                thread.join()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
+    """The command line: runs one command in this process and exits with its code."""
+    _main(sys.argv[1:] if argv is None else list(argv))
+    raise SystemExit(0)
 
 
 def _main(argv: list[str] | None) -> None:

@@ -1,69 +1,229 @@
-"""What the CLI commands do, before and around their flows: validate inputs (nothing is written for bad
-input), prepare the root and logs, make sure a Prefect API is there, then run the flow in-process."""
+"""What the CLI commands do around their flows: parse and check every input (a bad one is one line and
+exit 1, before anything is written or started), prepare the root and logs, make sure a Prefect API is there,
+hand the flow references to the inputs (never the credentials themselves) and run it in this process."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import structlog
 
-from pinpoint_agent.config import load_agent_config, load_integrations
+from pinpoint_agent.config import (
+    AgentConfig,
+    IntegrationEntry,
+    backend_name,
+    load_agent_config,
+    load_entries,
+    parse_delivery,
+    parse_mutation,
+)
 from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.host import resolve_command
-from pinpoint_agent.interactive import parse_mutation, parse_webhook, single_integration
-from pinpoint_agent.log import register_config_secrets, register_secret, setup
-from pinpoint_agent.protocol import IntegrationConfig, OnboardObjectType
-from pinpoint_agent.resident import refresh_prefect_settings
+from pinpoint_agent.log import register_secret, setup
+from pinpoint_agent.prefect_server import idle_stop_seconds
+from pinpoint_agent.protocol import IntegrationType, OnboardObjectType
 from pinpoint_agent.root import Root
-from pinpoint_agent.secretref import hide
+from pinpoint_agent.secrets import RunSecrets, is_ref, mask_config
 from pinpoint_agent.state import StateStore
 
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 # Prefect's own console lines (with task tracebacks) stay off the terminal; its logs still reach the API and
 # the UI. What the user reads are the agent's lines and the one-line errors.
 PREFECT_CONSOLE = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL"}
 
 
-def _prefect(root: Root) -> None:
-    """Prefect settings for a one-shot command, then the root's reusable local server (or PREFECT_API_URL)."""
+@dataclass
+class CommandArgs:
+    """The parameters every hidden command takes, as the CLI received them."""
+
+    agent_json: str | None
+    agent_file: Path | None
+    integrations_json: str | None
+    integrations_file: Path | None
+    pinpoint_root: Path | None
+    integrations_dir: Path | None
+    log_format: str
+    log_level: str
+    output_file: Path | None
+
+
+@dataclass
+class Inputs:
+    """A command's inputs, parsed and checked."""
+
+    root: Root
+    agent: AgentConfig
+    entries: list[IntegrationEntry]
+    integrations_dir: Path
+
+
+# -- checks (nothing is written or started before they pass) ------------------------------------------
+def check_logging(log_format: str, log_level: str) -> None:
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"--log-format must be text or json, not {log_format!r}")
+    if log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
+
+
+def check_output_file(path: Path | None) -> None:
+    """The result file can be written: its folder exists and is writable, and it is not a folder itself."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ConfigError(f"--output-file {path} is a folder; name a file")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"--output-file: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"--output-file {path} cannot be written (permission denied)")
+
+
+def check_state(root: Root) -> None:
+    """A state store that SQLite cannot read is one clear line with the way out, not errors in a result."""
+    path = root.path / "state" / "state.db"
+    if not path.exists():
+        return
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+        try:
+            verdict = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        verdict = str(exc)
+    if verdict != "ok":
+        verdict = " ".join(str(verdict).replace("*", "").split())[:120]
+        raise ConfigError(f"the state store {path} is corrupt ({verdict}); move it aside "
+                          f"(mv {path} {path}.corrupt) and the next export rebuilds it from scratch (historical)")
+
+
+def _inputs(args: CommandArgs, *, single: str | None = None) -> Inputs:
+    check_logging(args.log_format, args.log_level)
+    agent = load_agent_config(args.agent_json, args.agent_file)
+    register_secret(agent.api_key.get_secret_value())
+    entries = load_entries(args.integrations_json, args.integrations_file)
+    for entry in entries:
+        if isinstance(entry.config, dict):
+            mask_config(entry.config)
+        elif not is_ref(entry.config):
+            raise ConfigError(f"integration {entry.name}: config must be a JSON object or a secret-store: "
+                              "reference")
+    if single is not None and len(entries) != 1:
+        keys = ", ".join(f"{e.name}@{IntegrationType(int(e.type)).name}@{e.id}" for e in entries)
+        raise ConfigError(f"{single} needs exactly one integration, got {len(entries)} ({keys})")
+    check_output_file(args.output_file)
+    idle_stop_seconds()  # a bad PINPOINT_PREFECT_IDLE_STOP is refused before a server is started with it
+    root = Root(args.pinpoint_root)
+    idir = args.integrations_dir or root.path / "integrations"
+    for entry in entries:  # unknown integration or missing binary: refused before anything is written
+        resolve_command(backend_name(entry.name, entry.config if isinstance(entry.config, dict) else {}), idir)
+    return Inputs(root, agent, entries, idir)
+
+
+def _start(command: str, root: Root, log_format: str, log_level: str, output_file: Path | None) -> None:
+    """Root folders, the command's log and the Prefect API. Unlike ``Root.prepare`` this leaves ``temp/`` and
+    export output alone: an interactive command may run beside an export on the same root."""
+    try:
+        for d in (root.logs / "integrations", root.temp):
+            d.mkdir(parents=True, exist_ok=True)
+        probe = root.path / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot use {root.path} as the agent root: {exc.strerror or exc}") from exc
+    setup(command, root.logs, fmt=log_format, level=log_level.lower(),
+          stream=sys.stdout if output_file is not None else sys.stderr)
     from pinpoint_agent.prefect_server import ensure_api
 
     for k, v in PREFECT_CONSOLE.items():
         os.environ.setdefault(k, v)
     api = ensure_api(root.prefect_home)
-    refresh_prefect_settings()  # in a resident runner's worker Prefect was imported before these were set
     structlog.get_logger(__name__).info("prefect", ui=api.removesuffix("/api"))
 
 
-def run_export(agent_json: str | None, agent_file: Path | None, integrations_json: str | None,
-               integrations_file: Path | None, *, reprocess_historical: bool, pinpoint_root: Path | None,
-               integrations_dir: Path | None, log_format: str, log_level: str,
-               output_file: Path | None) -> dict[str, Any]:
-    args = CommandArgs(agent_json, agent_file, integrations_json, integrations_file, pinpoint_root,
-                       integrations_dir, log_format, log_level, output_file)
-    root, params = _params(args, lambda entries: entries)
-    _check_backend(root, args)
+def _params(inputs: Inputs, run: RunSecrets) -> dict[str, Any]:
+    """The flow's parameters: configs as references to the store, never as given."""
+    return {"integrations": run.integrations(inputs.entries), "agent_config": run.agent(inputs.agent),
+            "pinpoint_root": str(inputs.root.path), "integrations_dir": str(inputs.integrations_dir)}
+
+
+@contextmanager
+def _short_run() -> Iterator[None]:
+    """An interactive command's flow run without Prefect's heartbeat thread: it lasts seconds, and the
+    thread costs it the opening of an events connection at start and up to a second at the end."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
+# -- the commands ----------------------------------------------------------------------------------------
+def run_export(args: CommandArgs, *, reprocess_historical: bool) -> dict[str, Any]:
+    inputs = _inputs(args)
+    from pinpoint_agent.exporter import backend_target
+
+    backend_target(inputs.root, inputs.agent)  # half a backend config or an unusable config.json: refused now
+    check_state(inputs.root)
     # The root is cleaned (temp/, half-written output) by the flow once it holds the export lock.
-    _start("export", root, args)
+    _start("export", inputs.root, args.log_format, args.log_level, args.output_file)
     from flows.export import export
     from pinpoint_agent.display import progress_display
 
-    with progress_display(enabled=log_format == "text" and sys.stderr.isatty()):
-        result: dict[str, Any] = export(**params, reprocess_historical=reprocess_historical)
+    with RunSecrets(inputs.root.path) as run, \
+            progress_display(enabled=args.log_format == "text" and sys.stderr.isatty()):
+        result: dict[str, Any] = export(**_params(inputs, run), reprocess_historical=reprocess_historical)
     return result
 
 
-def _check_backend(root: Root, args: CommandArgs) -> None:
-    """Half a backend in the agent config or an unusable config.json: exit 1 before anything runs."""
-    from pinpoint_agent.exporter import backend_target
+def run_validate_config(args: CommandArgs) -> dict[str, Any]:
+    inputs = _inputs(args, single="validate-config")
+    _start("validate-config", inputs.root, args.log_format, args.log_level, args.output_file)
+    from flows.validate_config import validate_config
 
-    backend_target(root, load_agent_config(args.agent_json, args.agent_file))
+    with RunSecrets(inputs.root.path) as run, _short_run():
+        result: dict[str, Any] = validate_config(**_params(inputs, run))
+    return result
+
+
+def run_export_onboard_data(args: CommandArgs, object_type: str) -> dict[str, Any]:
+    kind = OnboardObjectType.parse(object_type)
+    inputs = _inputs(args, single="export-onboard-data")
+    _start("export-onboard-data", inputs.root, args.log_format, args.log_level, args.output_file)
+    from flows.onboard import export_onboard_data
+
+    with RunSecrets(inputs.root.path) as run, _short_run():
+        result: dict[str, Any] = export_onboard_data(**_params(inputs, run), object_type=kind.name.lower())
+    return result
+
+
+def run_mutate(args: CommandArgs, mutation: str) -> dict[str, Any]:
+    change = parse_mutation(mutation)
+    inputs = _inputs(args, single="mutate")
+    _start("mutate", inputs.root, args.log_format, args.log_level, args.output_file)
+    from flows.mutate import mutate
+
+    with RunSecrets(inputs.root.path) as run, _short_run():
+        result: dict[str, Any] = mutate(**_params(inputs, run), mutation=change)
+    return result
+
+
+def run_webhook(args: CommandArgs, data: str) -> dict[str, Any]:
+    delivery = parse_delivery(data)
+    inputs = _inputs(args, single="webhook")
+    _start("webhook", inputs.root, args.log_format, args.log_level, args.output_file)
+    from flows.webhook import webhook
+
+    with RunSecrets(inputs.root.path) as run, _short_run():
+        result: dict[str, Any] = webhook(**_params(inputs, run), data=delivery)
+    return result
 
 
 def run_enroll(code: str, backend_url: str, pinpoint_root: Path | None) -> str:
@@ -88,6 +248,7 @@ def forget_integration(integration: str, pinpoint_root: Path | None) -> int:
     root = Root(pinpoint_root)
     if not (root.path / "state" / "state.db").exists():
         raise ConfigError(f"no state in {root.path}: nothing to drop")
+    check_state(root)
     key = integration if "@" in integration else f"{integration}@SOURCECODE"
     state = StateStore.open_root(root)
     try:
@@ -96,130 +257,13 @@ def forget_integration(integration: str, pinpoint_root: Path | None) -> int:
         state.close()
 
 
-# -- interactive commands (validate-config, export-onboard-data, mutate, webhook) ----------------------
-@dataclass
-class CommandArgs:
-    """The parameters every hidden command takes, as the CLI received them."""
-
-    agent_json: str | None
-    agent_file: Path | None
-    integrations_json: str | None
-    integrations_file: Path | None
-    pinpoint_root: Path | None
-    integrations_dir: Path | None
-    log_format: str
-    log_level: str
-    output_file: Path | None
-
-
-def _params(args: CommandArgs, choose: Callable[[list[IntegrationConfig]], list[IntegrationConfig]]
-            ) -> tuple[Root, dict[str, Any]]:
-    """Checks the common inputs (nothing is written yet) and returns the root and the flow's parameters,
-    with every secret replaced by a reference (flow parameters are stored in Prefect)."""
-    agent = load_agent_config(args.agent_json, args.agent_file)
-    entries = choose(load_integrations(args.integrations_json, args.integrations_file))
-    if args.log_format not in ("text", "json"):
-        raise ConfigError(f"--log-format must be text or json, not {args.log_format!r}")
-    root = Root(args.pinpoint_root)
-    idir = args.integrations_dir or root.path / "integrations"
-    for entry in entries:
-        resolve_command(entry.name, idir)  # unknown integration or missing binary: exit before writing anything
-        register_config_secrets(entry.config)
-        register_secret(entry.refresh_token)
-    register_secret(agent.api_key.get_secret_value())
-    if args.output_file is not None and not args.output_file.parent.is_dir():
-        raise ConfigError(f"--output-file: folder {args.output_file.parent} does not exist")
-    integrations = [{"id": e.id, "name": e.name, "type": int(e.type),
-                     "config": {**e.config, **({"refresh_token": e.refresh_token} if e.refresh_token else {})}}
-                    for e in entries]
-    return root, {
-        "integrations": hide(integrations),
-        "agent_config": hide(agent.model_dump(mode="json") | {"api_key": agent.api_key.get_secret_value()}),
-        "pinpoint_root": str(root.path), "integrations_dir": str(idir)}
-
-
-def _interactive_params(command: str, args: CommandArgs) -> tuple[Root, dict[str, Any]]:
-    return _params(args, lambda entries: [single_integration(entries, command)])
-
-
-def _start(command: str, root: Root, args: CommandArgs) -> None:
-    """Root folders, the command's log and the Prefect API. Unlike ``Root.prepare`` this leaves ``temp/`` and
-    export output alone: an interactive command may run beside an export on the same root."""
-    try:
-        for d in (root.logs / "integrations", root.temp):
-            d.mkdir(parents=True, exist_ok=True)
-        probe = root.path / f".write-probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"cannot use {root.path} as the agent root: {exc.strerror or exc}") from exc
-    setup(command, root.logs, fmt=args.log_format, level=args.log_level,
-          stream=sys.stdout if args.output_file is not None else sys.stderr)
-    _prefect(root)
-
-
-@contextmanager
-def _short_run() -> Iterator[None]:
-    """An interactive command's flow run without Prefect's heartbeat thread: it lasts seconds, and the
-    thread costs it the opening of an events connection at start and up to a second at the end."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
-
-
-def run_validate_config(args: CommandArgs) -> dict[str, Any]:
-    root, params = _interactive_params("validate-config", args)
-    _start("validate-config", root, args)
-    from flows.validate_config import validate_config
-
-    with _short_run():
-        result: dict[str, Any] = validate_config(**params)
-    return result
-
-
-def run_export_onboard_data(args: CommandArgs, object_type: str) -> dict[str, Any]:
-    kind = OnboardObjectType.parse(object_type)
-    root, params = _interactive_params("export-onboard-data", args)
-    _start("export-onboard-data", root, args)
-    from flows.onboard import export_onboard_data
-
-    with _short_run():
-        result: dict[str, Any] = export_onboard_data(**params, object_type=kind.name.lower())
-    return result
-
-
-def run_mutate(args: CommandArgs, mutation: str) -> dict[str, Any]:
-    change = parse_mutation(mutation)
-    root, params = _interactive_params("mutate", args)
-    _start("mutate", root, args)
-    from flows.mutate import mutate
-
-    with _short_run():
-        result: dict[str, Any] = mutate(**params, mutation={"fn": change.fn, "data": change.data})
-    return result
-
-
-def run_webhook(args: CommandArgs, data: str) -> dict[str, Any]:
-    delivery = parse_webhook(data)
-    root, params = _interactive_params("webhook", args)
-    _start("webhook", root, args)
-    from flows.webhook import webhook
-
-    raw = orjson.loads(data)  # checked by parse_webhook; the flow takes the delivery as the backend sent it
-    with _short_run():
-        result: dict[str, Any] = webhook(**params, data={"headers": delivery.headers, "body": raw["body"]})
-    return result
-
-
-# -- the service --------------------------------------------------------------------------------------
 def run_service(pinpoint_root: Path | None, *, log_format: str, log_level: str) -> int:
     """``run``: logs to ``<root>/logs/run``, the Prefect API (PREFECT_API_URL or the root's local server),
     then the service until SIGTERM."""
-    if log_format not in ("text", "json"):
-        raise ConfigError(f"--log-format must be text or json, not {log_format!r}")
+    check_logging(log_format, log_level)
+    idle_stop_seconds()
     root = Root(pinpoint_root)
-    _start("run", root, CommandArgs(None, None, None, None, pinpoint_root, None, log_format, log_level, None))
+    _start("run", root, log_format, log_level, None)
     from pinpoint_agent.service._service import serve
 
-    return serve(root.path, log_format=log_format, log_level=log_level)
+    return serve(root.path, log_format=log_format, log_level=log_level.lower())

@@ -1,37 +1,38 @@
 """What the interactive commands do (validate-config, export-onboard-data, mutate, webhook): plain Python,
 no Prefect, so the flows stay thin and these can be tested without a server.
 
-Inputs are checked by the ``parse_*`` functions before anything is written (a bad one is a ``ConfigError``:
-one line, exit 1). Once an integration is called, every failure (the integration refused, crashed, timed
-out, the test clone failed) comes back inside the result dict, as the original agent reported it.
+Inputs arrive parsed (``pinpoint_agent.config``); a bad one was a ``ConfigError`` before anything ran. Once an
+integration is called, every failure (the integration refused, crashed, timed out, the test clone failed)
+comes back inside the result dict, as the original agent reported it.
 
-Each call starts the integration's plugin process and reaps it at the end, unless the caller passes a
-running ``host`` (a warm plugin kept by the service); then the host is used and left running.
+Each call starts the integration's plugin process and reaps it at the end, unless ``plugin_source`` (set by
+the ``run`` service) lends a warm plugin; then that plugin is used and left running.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import orjson
 import structlog
 
-from pinpoint_agent.config import AgentConfig, load_agent_config, load_integrations
+from pinpoint_agent.config import AgentConfig, Delivery, IntegrationEntry, Mutation
 from pinpoint_agent.errors import ConfigError, PinpointError
 from pinpoint_agent.host import Callbacks, IntegrationHost
-from pinpoint_agent.log import mask, register_config_secrets, register_secret
+from pinpoint_agent.log import mask, register_secret
 from pinpoint_agent.protocol import CallConfig, IntegrationConfig, OnboardObjectType
 from pinpoint_agent.root import Root
+from pinpoint_agent.secrets import resolve_agent, resolve_entries
+from pinpoint_agent.urls import scrub_text, split_url
 
 log = structlog.get_logger(__name__)
 
@@ -50,54 +51,6 @@ def single_integration(entries: list[IntegrationConfig], command: str) -> Integr
     return entries[0]
 
 
-@dataclass
-class Mutation:
-    fn: str  # e.g. PR_SET_TITLE, as the integration names it
-    data: Any  # the function's arguments; the integration checks they fit
-
-
-def _json_object(text: str, flag: str, shape: str) -> dict[str, Any]:
-    """A command-line JSON object, or one clear ConfigError naming the flag."""
-    try:
-        raw = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"{flag} is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{flag} must be a JSON object {shape}")
-    return raw
-
-
-def parse_mutation(text: str) -> Mutation:
-    """``--mutation '{"fn": …, "data": {…}}'``."""
-    raw = _json_object(text, "--mutation", '{"fn": …, "data": {…}}')
-    fn = raw.get("fn")
-    if not isinstance(fn, str) or not fn.strip():
-        raise ConfigError('--mutation has no "fn" (the mutation to run, e.g. "PR_SET_TITLE")')
-    unknown = sorted(set(raw) - {"fn", "data"})
-    if unknown:
-        raise ConfigError(f"--mutation: unknown field {unknown[0]!r}; expected fn and data")
-    return Mutation(fn=fn.strip(), data=raw.get("data", {}))
-
-
-@dataclass
-class Delivery:
-    headers: dict[str, str]  # the webhook's HTTP headers
-    body: bytes  # the body as delivered: JSON, or the raw text the backend received
-
-
-def parse_webhook(text: str) -> Delivery:
-    """``--data '{"headers": {…}, "body": {…} | "<raw body>"}'``; the integration judges the body."""
-    raw = _json_object(text, "--data", '{"headers": {…}, "body": {…}}')
-    headers = raw.get("headers")
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        raise ConfigError('--data needs "headers": an object of header name to string value')
-    if "body" not in raw:
-        raise ConfigError('--data needs "body": the delivery\'s JSON body (or its raw text as a string)')
-    body = raw["body"]
-    return Delivery(headers={str(k): v for k, v in headers.items()},
-                    body=body.encode() if isinstance(body, str) else orjson.dumps(body))
-
-
 # -- the integration -------------------------------------------------------------------------------
 @dataclass
 class Target:
@@ -114,15 +67,29 @@ class Target:
         return CallConfig(integration=self.entry, customer_id=self.agent.customer_id)
 
 
-def target_from_params(command: str, integrations: list[dict[str, Any]], agent_config: dict[str, Any] | None,
-                       pinpoint_root: str | None, integrations_dir: str | None) -> Target:
-    """The target from a flow's parameters (the same shapes the CLI takes as JSON)."""
-    entry = single_integration(load_integrations(orjson.dumps(integrations).decode(), None), command)
-    register_config_secrets(entry.config)
-    agent = load_agent_config(orjson.dumps(agent_config).decode() if agent_config else None, None)
-    return Target(entry=entry, agent=agent,
-                  root=Root(pinpoint_root).path,
+def target_from_params(command: str, integrations: list[IntegrationEntry] | list[dict[str, Any]],
+                       agent_config: dict[str, Any] | str | None, pinpoint_root: str | None,
+                       integrations_dir: str | None) -> Target:
+    """The target from a flow's parameters, references to the secret store resolved."""
+    root = Root(pinpoint_root).path
+    entry = single_integration(resolve_entries(list(integrations), root), command)
+    return Target(entry=entry, agent=resolve_agent(agent_config, root), root=root,
                   integrations_dir=Path(integrations_dir) if integrations_dir else None)
+
+
+# Where an interactive command's plugin comes from: by default a process per call, started and reaped here;
+# the ``run`` service sets a source of warm plugins in its worker threads (the hook the flows run through).
+PluginSource = Callable[[Target], AbstractContextManager[IntegrationHost]]
+
+
+@contextmanager
+def _per_call(target: Target) -> Iterator[IntegrationHost]:
+    with IntegrationHost.start(target.entry, Callbacks(), root=target.root,
+                               integrations_dir=target.integrations_dir) as host:
+        yield host
+
+
+plugin_source: contextvars.ContextVar[PluginSource] = contextvars.ContextVar("plugin_source", default=_per_call)
 
 
 @contextmanager
@@ -130,8 +97,7 @@ def _host(target: Target) -> Iterator[IntegrationHost]:
     if target.host is not None:
         yield target.host
         return
-    with IntegrationHost.start(target.entry, Callbacks(), root=target.root,
-                               integrations_dir=target.integrations_dir) as host:
+    with plugin_source.get()(target) as host:
         yield host
 
 
@@ -148,8 +114,10 @@ def validate_config(target: Target) -> dict[str, Any]:
         return {"errors": [str(exc)], "success": False, "server_version": ""}
     errors = [str(e) for e in res.errors]
     if res.repo_url:
-        register_secret(res.repo_credentials)
-        clone_error = try_clone(res.repo_url, res.repo_credentials, target.root / "temp")
+        split = split_url(res.repo_url)  # credentials in the url travel apart, like repo_credentials
+        for secret in (res.repo_credentials, *split.secrets):
+            register_secret(secret)
+        clone_error = try_clone(split.url, res.repo_credentials or split.credentials, target.root / "temp")
         if clone_error:
             errors.append(clone_error)
     bound.info("validate-config finished", errors=len(errors), tested_clone=bool(res.repo_url))
@@ -192,10 +160,11 @@ def mutate(target: Target, mutation: Mutation) -> dict[str, Any]:
 def webhook(target: Target, delivery: Delivery) -> dict[str, Any]:
     """``{"mutated_objects", "success", "error"}``: the model objects one webhook delivery stands for."""
     bound = log.bind(integration=target.entry.display_key)
-    bound.info("webhook started", body_bytes=len(delivery.body))
+    body = delivery.body_bytes
+    bound.info("webhook started", body_bytes=len(body))
     try:
         with _host(target) as host:
-            res = host.webhook(target.call_config, delivery.headers, delivery.body,
+            res = host.webhook(target.call_config, delivery.headers, body,
                                timeout=TIMEOUTS["webhook"])
     except PinpointError as exc:
         bound.warning("webhook failed", error=str(exc))
@@ -263,16 +232,8 @@ def _git_reason(stderr: str) -> str:
 
 
 def _clone_error(url: str, reason: str, credentials: str) -> str:
-    safe = _without_userinfo(url)
-    text = f"test clone of {safe} failed: {reason.replace(url, safe)}"
+    safe = split_url(url).url
+    text = f"test clone of {safe} failed: {scrub_text(reason.replace(url, safe))}"
     for secret in {credentials, *credentials.split(":", 1)} - {""}:
         text = text.replace(secret, "***") if len(secret) >= 4 else text
     return mask(text)
-
-
-def _without_userinfo(url: str) -> str:
-    """``https://user:token@host/x`` → ``https://host/x``: a url never carries a secret into a message."""
-    parts = urlsplit(url)
-    if parts.scheme and parts.netloc and "@" in parts.netloc:
-        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-    return url

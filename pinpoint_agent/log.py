@@ -29,19 +29,6 @@ def is_secret_key(key: str) -> bool:
     return any(s in key.lower() for s in _SECRET_KEYS)
 
 
-def register_config_secrets(config: Any) -> None:
-    """Registers every string under a secret-looking key, at any depth."""
-    if isinstance(config, dict):
-        for k, v in config.items():
-            if isinstance(v, str) and is_secret_key(k):
-                register_secret(v)
-            else:
-                register_config_secrets(v)
-    elif isinstance(config, list):
-        for v in config:
-            register_config_secrets(v)
-
-
 def mask(text: str) -> str:
     for s in _secrets:
         if s in text:

@@ -89,7 +89,11 @@ class RootLock:
         self._file: IO[str] | None = None
 
     def __enter__(self) -> RootLock:
-        self._file = open(self.path, "a+")  # noqa: SIM115 (held for the lock's life)
+        try:  # a root used for the first time (e.g. by a Prefect worker) is made here
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a+")  # noqa: SIM115 (held for the lock's life)
+        except OSError as exc:
+            raise ConfigError(f"cannot use {self.path.parent} as the agent root: {exc.strerror or exc}") from exc
         try:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

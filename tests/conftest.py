@@ -1,16 +1,32 @@
-"""Shared fixtures: a clean environment for plugin processes and a process-leak check."""
+"""Shared fixtures: the suite's one Prefect server, a process-leak check per test and for the whole run.
+
+Every process the suite starts inherits ``PINPOINT_TEST_SESSION`` (a fresh id per run); at the end of the
+run no process carrying it may be alive (Prefect servers, agents, plugins, services), else the run fails.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
+import threading
+import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# Resident runners the tests' commands start (pinpoint_agent/resident.py) leave two minutes after the last one.
-os.environ.setdefault("PINPOINT_AGENT_RESIDENT_IDLE", "120")
+SESSION_MARK = "PINPOINT_TEST_SESSION"
+E2E_FIXTURES = {"prefect_api", "prefect_env", "make_service", "shared_service"}
+# The fast ring (``bin/test -m core``): modules whose tests start no process and no server (checked: a core
+# test that starts a subprocess fails).
+CORE_MODULES = {
+    "tests/backend/test_enroll.py", "tests/backend/test_logs.py", "tests/backend/test_secrets.py",
+    "tests/backend/test_upload.py", "tests/export/test_ids_and_users.py", "tests/github/test_client.py",
+    "tests/github/test_secrets.py", "tests/github/test_units.py", "tests/commands/test_inputs.py",
+}
 
 
 @pytest.fixture
@@ -24,20 +40,146 @@ def no_leaked_processes() -> Iterator[None]:
     assert leaked == [], f"processes left behind: {leaked}"
 
 
-@pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One local Prefect server for the whole test session (started the way the CLI starts one)."""
-    from pinpoint_agent.prefect_server import ensure_api, stop_local
+class _Server:
+    """The suite's Prefect server (the root's local server of a scratch home, as the CLI starts one), started
+    in the background when the first test that needs it is set up, so its ~20 s start overlaps other tests."""
 
-    home = tmp_path_factory.mktemp("prefect-home")
-    saved = os.environ.get("PREFECT_API_URL")
-    os.environ.pop("PREFECT_API_URL", None)
-    url = ensure_api(home)
-    try:
-        yield url
-    finally:
-        stop_local(home)
-        if saved is None:
-            os.environ.pop("PREFECT_API_URL", None)
+    def __init__(self) -> None:
+        self.home: Path | None = None
+        self.url = ""
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.thread is not None:
+            return
+        self.home = Path(tempfile.mkdtemp(prefix="pinpoint-test-prefect-"))
+        self.thread = threading.Thread(target=self._run, name="prefect-server", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from pinpoint_agent.prefect_server import attach
+
+        assert self.home is not None
+        try:
+            self.url = attach(self.home)
+        except BaseException as exc:  # noqa: BLE001 (reported by the fixtures)
+            self.error = exc
+
+    def wait(self) -> str:
+        self.start()
+        assert self.thread is not None
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.url
+
+    def env(self) -> dict[str, str]:
+        from pinpoint_agent.prefect_server import base_env
+
+        assert self.home is not None
+        return {**base_env(self.home), "PREFECT_API_URL": self.wait()}
+
+    def stop(self) -> None:
+        if self.thread is None or self.home is None:
+            return
+        self.thread.join()
+        from pinpoint_agent.prefect_server import stop_local
+
+        stop_local(self.home)
+
+
+_server = _Server()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ[SESSION_MARK] = uuid.uuid4().hex
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``e2e``: the test uses the Prefect server or a service; ``core`` tests are the others (marked so in
+    their modules: no subprocess, no server)."""
+    top = Path(__file__).resolve().parents[1]
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+        elif Path(str(item.fspath)).resolve().relative_to(top).as_posix() in CORE_MODULES:
+            item.add_marker(pytest.mark.core)
+
+
+@pytest.fixture(autouse=True)
+def _core_starts_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``core`` test may not start a process (that is what keeps the ring fast)."""
+    if request.node.get_closest_marker("core") is None:
+        return
+    import subprocess
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a core test started a subprocess: move it out of CORE_MODULES")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+        _server.start()
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """The suite's Prefect server, set in this process's environment for the rest of the session (in-process
+    flows and CLI subprocesses reach it)."""
+    env = _server.env()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env["PREFECT_API_URL"]
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
         else:
-            os.environ["PREFECT_API_URL"] = saved
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def prefect_env() -> dict[str, str]:
+    """The environment a CLI subprocess needs to reach the suite's Prefect server (this process's own
+    environment is left alone, so other tests can check that bad input starts no server)."""
+    return {**os.environ, **_server.env()}
+
+
+def _ours() -> list[psutil.Process]:
+    mark, me = os.environ.get(SESSION_MARK), os.getpid()
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.pid != me and p.environ().get(SESSION_MARK) == mark:
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stops the suite's server, then fails the run if any process it started is still alive (and stops it)."""
+    _server.stop()
+    deadline = time.monotonic() + 15
+    alive = _ours()
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    if not alive:
+        return
+    lines = []
+    for p in alive:
+        try:
+            lines.append(f"{p.pid} {' '.join(p.cmdline())[:160]}")
+            p.kill()
+        except psutil.Error:
+            continue
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"FAILED: {len(lines)} processes started by the tests were still alive (now killed):",
+                            red=True)
+        for line in lines:
+            reporter.write_line(f"  {line}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

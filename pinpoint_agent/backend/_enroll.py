@@ -51,6 +51,15 @@ def _normalise_backend_url(backend_url: str) -> str:
     return url
 
 
+def _local_key(root: Path | str) -> str:
+    """The key a root that was used before enrolling already encrypts its secret store with (``secret.key``,
+    see ``pinpoint_agent.secrets``): enrolled, the store stays readable."""
+    try:
+        return (Path(root) / "secret.key").read_text().strip()
+    except OSError:
+        return ""
+
+
 def enroll(
     code: str,
     *,
@@ -113,7 +122,7 @@ def enroll(
         device_id=device_id,
         channel=channel,
         backend_url=base,
-        encryption_key=SecretStr(os.urandom(32).hex()),
+        encryption_key=SecretStr(_local_key(root) or os.urandom(32).hex()),
         enrolled_at=datetime.now(UTC),
     )
     save_config(root, config)

@@ -1,6 +1,6 @@
 """``pinpoint-agent run``: the long-running service.
 
-It serves one Prefect deployment per backend command (``flows/deployments.py``) and runs their flow runs
+It serves one Prefect deployment per backend command (the flows in ``flows/``) and runs their flow runs
 in its own process. The backend triggers a command with Prefect's REST API (``POST
 /api/deployments/{id}/create_flow_run``); the service hears of the new Scheduled run on Prefect's event
 stream and polls for it at once (it also polls every second, every 100 ms while the stream is down; the

@@ -27,10 +27,9 @@ from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import Abort, ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import AwaitingRetry, Cancelled, Crashed, Failed, Pending
-from prefect.utilities.callables import parameter_schema
-from prefect.utilities.engine import propose_state_sync
 
-from flows.deployments import COMMANDS, Command
+from pinpoint_agent.prefect_compat import parameter_schema, propose_state
+from pinpoint_agent.service._commands import COMMANDS, Command
 
 DEFAULT_DEPLOYMENT_NAME = "agent"  # deployments are <command>/<name>
 HEARTBEAT_VARIABLE = "pinpoint_agent_heartbeat"
@@ -140,7 +139,7 @@ class Api:
     def _propose(self, state: State, flow_run_id: UUID, *, force: bool = False) -> State | None:
         """The state the server settled on, or None when it refused the transition."""
         try:
-            result: State = self._do(propose_state_sync, self.client, state, flow_run_id=flow_run_id, force=force)
+            result: State = self._do(propose_state, self.client, state, flow_run_id, force=force)
             return result
         except Abort:
             return None

@@ -23,17 +23,17 @@ def main(argv: list[str]) -> int:
     setup("export", Path(root) / "logs", fmt=log_format, level=log_level)
     from prefect.client.orchestration import get_client
     from prefect.exceptions import TerminationSignal
-    from prefect.flow_engine import run_flow
 
-    from flows.deployments import COMMANDS
+    from pinpoint_agent.prefect_compat import run_claimed
+    from pinpoint_agent.service._commands import COMMANDS
 
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(UUID(flow_run_id))
     try:
-        state = run_flow(COMMANDS["export"].flow, flow_run=flow_run, return_type="state")
+        state = run_claimed(COMMANDS["export"].flow, flow_run)
     except TerminationSignal:
         return 143
-    return 0 if state.is_completed() else 1  # type: ignore[union-attr]
+    return 0 if state.is_completed() else 1
 
 
 if __name__ == "__main__":

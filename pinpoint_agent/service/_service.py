@@ -34,17 +34,18 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.context import SyncClientContext
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-from flows.deployments import COMMANDS, Command, plugin_source
 from pinpoint_agent import __version__
 from pinpoint_agent.errors import ConfigError, FatalError
+from pinpoint_agent.interactive import plugin_source
+from pinpoint_agent.prefect_compat import call_parameters, quick_flow, run_in_process
 from pinpoint_agent.prefect_server import revive
 from pinpoint_agent.root import Root
 from pinpoint_agent.service._api import DEFAULT_DEPLOYMENT_NAME, Api, ApiUnavailable, heartbeat_variable
 from pinpoint_agent.service._api import now as _now
+from pinpoint_agent.service._commands import COMMANDS, Command
 from pinpoint_agent.service._events import ScheduledRuns
 from pinpoint_agent.service._plugins import WarmPlugins
 from pinpoint_agent.service._rules import ACCEPTED_TAG, refusal
-from pinpoint_agent.service._runner import call_parameters, quick_flow, run_in_process
 
 log = structlog.get_logger("pinpoint_agent.service")
 

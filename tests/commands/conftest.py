@@ -1,16 +1,13 @@
-"""Fixtures for the interactive commands: one Prefect server for the CLI tests (started in the background), a
-root, git repos, and a loopback git HTTP server (``git http-backend``) that demands basic auth."""
+"""Fixtures for the interactive commands: a root, git repos, and a loopback git HTTP server
+(``git http-backend``) that demands basic auth. The Prefect server is the suite's (``prefect_env``)."""
 
 from __future__ import annotations
 
 import base64
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,79 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pinpoint_agent.prefect_server import ensure_api, stop_local
-
 AGENT = str(Path(sys.executable).parent / "pinpoint-agent")
 GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "T",
            "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"}
-
-
-class _Server:
-    """The session's Prefect server, started in the background by the first test of this folder so its
-    ~20 s start overlaps the tests that do not need it."""
-
-    def __init__(self) -> None:
-        self.home: Path | None = None
-        self.thread: threading.Thread | None = None
-        self.env: dict[str, str] = {}
-        self.error: BaseException | None = None
-        self._before: dict[str, str] = {}
-
-    def start(self, home: Path) -> None:
-        self.home = home
-        self._before = dict(os.environ)  # ensure_api sets Prefect variables; restore() puts these back
-        self.thread = threading.Thread(target=self._run, name="prefect-server", daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10  # wait until the server process exists, so no test sees it appear
-        while self.thread.is_alive() and not (home / "server.pid").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def _run(self) -> None:
-        assert self.home is not None
-        try:
-            ensure_api(self.home)
-            self.env = dict(os.environ)
-        except BaseException as exc:  # noqa: BLE001 (reported by the fixture)
-            self.error = exc
-
-    def wait(self) -> dict[str, str]:
-        assert self.thread is not None
-        self.thread.join()
-        os.environ.clear()
-        os.environ.update(self._before)
-        if self.error is not None:
-            raise self.error
-        return self.env
-
-    def stop(self) -> None:
-        if self.thread is None or self.home is None:
-            return
-        self.thread.join()
-        stop_local(self.home)
-        shutil.rmtree(self.home, ignore_errors=True)
-        self.thread = None
-
-
-_server = _Server()
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if _server.thread is None and any("prefect_env" in getattr(i, "fixturenames", ())
-                                      for i in item.session.items):
-        _server.start(Path(tempfile.mkdtemp(prefix="pinpoint-test-prefect-")))
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Stops the server and removes its home, whether or not a test used it."""
-    _server.stop()
-
-
-@pytest.fixture(scope="session")
-def prefect_env() -> Iterator[dict[str, str]]:
-    """The environment CLI subprocesses need to reach the session's local Prefect server."""
-    if _server.thread is None:
-        pytest.fail("the Prefect server was not started")
-    yield _server.wait()
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from pinpoint_agent import interactive
-from pinpoint_agent.config import AgentConfig
+from pinpoint_agent.config import AgentConfig, Delivery, Mutation, parse_delivery, parse_mutation
 from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.host import Callbacks, IntegrationHost
-from pinpoint_agent.interactive import Delivery, Mutation, Target
+from pinpoint_agent.interactive import Target
 from pinpoint_agent.protocol import IntegrationConfig, IntegrationType, OnboardObjectType
 
 from .conftest import GitServer
@@ -28,42 +27,43 @@ def _target(root: Path, **config: Any) -> Target:
 # -- inputs ---------------------------------------------------------------------------------------------
 def test_parse_mutation_reads_fn_and_data() -> None:
     """A well-formed --mutation gives its fn and data unchanged."""
-    m = interactive.parse_mutation('{"fn": "PR_SET_TITLE", "data": {"ref_id": "1", "title": "t"}}')
+    m = parse_mutation('{"fn": "PR_SET_TITLE", "data": {"ref_id": "1", "title": "t"}}')
     assert m == Mutation(fn="PR_SET_TITLE", data={"ref_id": "1", "title": "t"})
 
 
 @pytest.mark.parametrize(("text", "says"), [
     ("{not json", "not valid JSON"),
     ('["PR_SET_TITLE"]', "must be a JSON object"),
-    ('{"data": {}}', 'has no "fn"'),
-    ('{"fn": "  ", "data": {}}', 'has no "fn"'),
+    ('{"data": {}}', "needs 'fn'"),
+    ('{"fn": "  ", "data": {}}', "fn: must name the mutation"),
     ('{"fn": "X", "data": {}, "extra": 1}', "unknown field 'extra'"),
 ])
 def test_parse_mutation_rejects_bad_input(text: str, says: str) -> None:
     """A --mutation that is not {"fn", "data"} is a one-line config error naming the problem."""
     with pytest.raises(ConfigError, match=says) as info:
-        interactive.parse_mutation(text)
+        parse_mutation(text)
     assert "\n" not in str(info.value)
 
 
 def test_parse_webhook_keeps_json_and_raw_bodies() -> None:
     """A JSON body is passed on as JSON bytes, a string body as the raw text it is."""
-    d = interactive.parse_webhook('{"headers": {"X-Mock-Event": "pull_request"}, "body": {"repo": 1}}')
-    assert d == Delivery(headers={"X-Mock-Event": "pull_request"}, body=b'{"repo":1}')
-    assert interactive.parse_webhook('{"headers": {}, "body": "a=b&c"}').body == b"a=b&c"
+    d = parse_delivery('{"headers": {"X-Mock-Event": "pull_request"}, "body": {"repo": 1}}')
+    assert d == Delivery(headers={"X-Mock-Event": "pull_request"}, body={"repo": 1})
+    assert d.body_bytes == b'{"repo":1}'
+    assert parse_delivery('{"headers": {}, "body": "a=b&c"}').body_bytes == b"a=b&c"
 
 
 @pytest.mark.parametrize(("text", "says"), [
     ("nope", "not valid JSON"),
     ("[]", "must be a JSON object"),
-    ('{"body": {}}', '"headers"'),
-    ('{"headers": {"a": 1}, "body": {}}', '"headers"'),
-    ('{"headers": {}}', '"body"'),
+    ('{"body": {}}', "needs 'headers'"),
+    ('{"headers": {"a": 1}, "body": {}}', "headers.a: must be a string"),
+    ('{"headers": {}}', "needs 'body'"),
 ])
 def test_parse_webhook_rejects_bad_input(text: str, says: str) -> None:
     """--data without an object of string headers and a body is a one-line config error."""
     with pytest.raises(ConfigError, match=says):
-        interactive.parse_webhook(text)
+        parse_delivery(text)
 
 
 def test_single_integration_refuses_two() -> None:
@@ -178,7 +178,7 @@ def test_onboard_not_supported_is_a_clear_error(root: Path) -> None:
 # -- mutate ---------------------------------------------------------------------------------------------
 def test_mutate_returns_mutated_objects(root: Path) -> None:
     """A mutation the integration knows returns its objects and webapp response."""
-    res = interactive.mutate(_target(root), Mutation("PR_SET_TITLE", {"ref_id": "7", "title": "New"}))
+    res = interactive.mutate(_target(root), Mutation(fn="PR_SET_TITLE", data={"ref_id": "7", "title": "New"}))
     assert res["success"] is True and res["error"] == "" and res["error_code"] == ""
     assert res["webapp_response"] == {"ok": True}
     [pr] = res["mutated_objects"]["sourcecode.PullRequest"]
@@ -187,14 +187,14 @@ def test_mutate_returns_mutated_objects(root: Path) -> None:
 
 def test_mutate_unknown_fn_is_suffixed(root: Path) -> None:
     """An unknown fn is success false, the error ending with (<integration>/<fn in lower case>)."""
-    res = interactive.mutate(_target(root), Mutation("ISSUE_ADD_COMMENT", {}))
+    res = interactive.mutate(_target(root), Mutation(fn="ISSUE_ADD_COMMENT", data={}))
     assert res == {"mutated_objects": {}, "webapp_response": None, "success": False, "error_code": "",
                    "error": "mock does not support mutation ISSUE_ADD_COMMENT (mock/issue_add_comment)"}
 
 
 def test_mutate_data_that_does_not_fit_is_suffixed(root: Path) -> None:
     """Data the function cannot use is success false with the integration's reason and the suffix."""
-    res = interactive.mutate(_target(root), Mutation("PR_SET_TITLE", {"ref_id": 7}))
+    res = interactive.mutate(_target(root), Mutation(fn="PR_SET_TITLE", data={"ref_id": 7}))
     assert res["success"] is False
     assert res["error"] == 'PR_SET_TITLE needs {"ref_id": str, "title": str} (mock/pr_set_title)'
 
@@ -203,7 +203,7 @@ def test_mutate_timeout_is_reported_and_the_plugin_reaped(root: Path, monkeypatc
                                                           no_leaked_processes: None) -> None:
     """An integration that does not answer in time is stopped and reported in the result, with the suffix."""
     monkeypatch.setitem(interactive.TIMEOUTS, "mutate", 0.3)
-    res = interactive.mutate(_target(root, mutate_delay_ms=5000), Mutation("PR_SET_TITLE", {}))
+    res = interactive.mutate(_target(root, mutate_delay_ms=5000), Mutation(fn="PR_SET_TITLE", data={}))
     assert res["success"] is False
     assert "did not finish within 0.3s" in res["error"] and res["error"].endswith(" (mock/pr_set_title)")
 
@@ -211,7 +211,7 @@ def test_mutate_timeout_is_reported_and_the_plugin_reaped(root: Path, monkeypatc
 # -- webhook --------------------------------------------------------------------------------------------
 def test_webhook_returns_objects(root: Path) -> None:
     """A delivery of an event the integration knows becomes its model objects."""
-    d = Delivery({"X-Mock-Event": "pull_request"}, orjson.dumps({"repo": 1, "number": 4}))
+    d = Delivery(headers={"X-Mock-Event": "pull_request"}, body={"repo": 1, "number": 4})
     res = interactive.webhook(_target(root), d)
     assert res["success"] is True and res["error"] == ""
     [pr] = res["mutated_objects"]["sourcecode.PullRequest"]
@@ -219,13 +219,13 @@ def test_webhook_returns_objects(root: Path) -> None:
 
 
 @pytest.mark.parametrize(("headers", "body", "says"), [
-    ({"X-Mock-Event": "pull_request"}, b"{broken", "mock: webhook body is not JSON"),
-    ({"X-Mock-Event": "push"}, b"{}", "mock: unknown webhook event 'push'"),
+    ({"X-Mock-Event": "pull_request"}, "{broken", "mock: webhook body is not JSON"),
+    ({"X-Mock-Event": "push"}, {}, "mock: unknown webhook event 'push'"),
 ])
-def test_webhook_bad_delivery_is_in_the_result(root: Path, headers: dict[str, str], body: bytes,
+def test_webhook_bad_delivery_is_in_the_result(root: Path, headers: dict[str, str], body: Any,
                                                says: str) -> None:
     """A body that is not JSON or an unknown event is success false with the integration's reason."""
-    res = interactive.webhook(_target(root), Delivery(headers, body))
+    res = interactive.webhook(_target(root), Delivery(headers=headers, body=body))
     assert res["success"] is False and res["mutated_objects"] == {}
     assert res["error"].startswith(says)
 
@@ -238,7 +238,7 @@ def test_a_given_host_is_used_and_left_running(root: Path) -> None:
     try:
         target.host = host
         pid = host.process.proc.pid
-        assert interactive.mutate(target, Mutation("PR_SET_TITLE", {"ref_id": "1", "title": "a"}))["success"]
+        assert interactive.mutate(target, Mutation(fn="PR_SET_TITLE", data={"ref_id": "1", "title": "a"}))["success"]
         assert interactive.validate_config(target)["success"]
         assert host.healthy() and host.process.proc.pid == pid
     finally:

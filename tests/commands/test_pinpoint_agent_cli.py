@@ -42,13 +42,13 @@ BAD: list[tuple[list[str], str]] = [
     (["export-onboard-data", "--object-type", "users", "--integrations-json", TWO],
      "exactly one integration"),
     (["mutate", "--mutation", "{oops", "--integrations-json", MOCK], "--mutation is not valid JSON"),
-    (["mutate", "--mutation", '{"data": {}}', "--integrations-json", MOCK], '--mutation has no "fn"'),
+    (["mutate", "--mutation", '{"data": {}}', "--integrations-json", MOCK], "--mutation: needs 'fn'"),
     (["mutate", "--integrations-json", MOCK], "--mutation"),
     (["mutate", "--mutation", '{"fn": "X"}', "--integrations-json", MOCK,
       "--agent-config-json", '{"git_max_concurrent": 0}'],
      "agent config: git_max_concurrent"),
     (["webhook", "--data", "not json", "--integrations-json", MOCK], "--data is not valid JSON"),
-    (["webhook", "--data", '{"body": {}}', "--integrations-json", MOCK], '--data needs "headers"'),
+    (["webhook", "--data", '{"body": {}}', "--integrations-json", MOCK], "--data: needs 'headers'"),
     (["webhook", "--integrations-json", MOCK], "--data"),
 ]
 

@@ -29,14 +29,16 @@ def read_export(root: Path, export_id: str | None = None) -> dict[str, list[dict
     return out
 
 
-def plugins_marked(marker: str) -> list[psutil.Process]:
-    """The mock plugin processes whose environment has ``PINPOINT_TEST_MARK=marker``: found wherever the agent
-    runs (the CLI's own process or a resident runner's worker)."""
+def plugins_of(pid: int) -> list[psutil.Process]:
+    """The mock plugin processes the agent process ``pid`` started (its children)."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
     found = []
-    for p in psutil.process_iter(["cmdline"]):
+    for p in children:
         try:
-            if "integrations.mock" in " ".join(p.info["cmdline"] or ()) and \
-                    p.environ().get("PINPOINT_TEST_MARK") == marker:
+            if "integrations.mock" in " ".join(p.cmdline()):
                 found.append(p)
         except psutil.Error:
             continue

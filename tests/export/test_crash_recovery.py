@@ -16,7 +16,7 @@ from integrations.mock.integration import _pull_request, _repo
 from pinpoint_agent.ids import object_key
 from pinpoint_agent.root import Root
 from pinpoint_agent.state import StateStore
-from tests.export.helpers import AGENT, plugins_marked, read_export, run_cli
+from tests.export.helpers import AGENT, plugins_of, read_export, run_cli
 
 REPOS, PRS = 12, 4000
 
@@ -29,13 +29,12 @@ def test_sigkill_mid_export_then_rerun_loses_nothing(tmp_path):
                           "config": {"repos": REPOS, "prs_per_repo": PRS, "users": 3}}]).decode()
     args = ["export", "--integrations-json", ints, "--pinpoint-root", str(root), "--agent-config-json",
             '{"customer_id": "c9"}']
-    marker = f"crash-{tmp_path.name}"
     proc = subprocess.Popen([*AGENT, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, env={**os.environ, "PINPOINT_TEST_MARK": marker})
+                            stdin=subprocess.DEVNULL)
     plugin_pids: set[int] = set()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        plugin_pids |= {p.pid for p in plugins_marked(marker)}
+        plugin_pids |= {p.pid for p in plugins_of(proc.pid)}
         done = list((root / "exports").rglob("sourcecode.PullRequest/*.json.gz")) if root.exists() else []
         if len(done) >= 2:
             break
@@ -81,14 +80,12 @@ def test_ctrl_c_stops_the_export_reaps_the_plugin_and_says_one_line(tmp_path):
     ints = orjson.dumps([{"id": "m", "name": "mock", "type": 1,
                           "config": {"repos": 5, "prs_per_repo": 5000,
                                      "fail": {"mode": "hang", "after_objects": 9000}}}]).decode()
-    marker = f"ctrl-c-{tmp_path.name}"
     proc = subprocess.Popen([*AGENT, "export", "--integrations-json", ints, "--pinpoint-root", str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "PINPOINT_TEST_MARK": marker})
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     plugin = None
     deadline = time.monotonic() + 120
     while plugin is None and time.monotonic() < deadline:
-        kids = plugins_marked(marker)
+        kids = plugins_of(proc.pid)
         plugin = kids[0] if kids else None
         time.sleep(0.05)
     assert plugin is not None

@@ -12,8 +12,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
-from pinpoint_agent.prefect_server import local_url, revive, stop_local
+from pinpoint_agent.prefect_server import local_url, read_info, revive, stop_local
 
 from .conftest import LOCAL, Proxy, Service, mock
 
@@ -54,7 +55,7 @@ def test_a_dead_local_prefect_server_is_started_again(make_service, tmp_path: Pa
         svc.http = httpx.Client(base_url=url, timeout=30)
         params = {"integrations": mock(), "mutation": {"fn": "PR_SET_TITLE", "data": {"ref_id": "1", "title": "t"}}}
         svc.run("mutate", params)
-        os.killpg(int((home / "server.pid").read_text()), signal.SIGKILL)
+        os.kill(read_info(home)["pid"], signal.SIGKILL)
         svc.wait_log("the local Prefect server had stopped; started it again", timeout=150)
         assert local_url(home) == url
         _, result = svc.run("mutate", params, timeout=90)
@@ -83,10 +84,12 @@ def test_prefect_event_wakes_the_service_at_once(make_service) -> None:
         assert svc.result(run["id"])["success"] is True
 
 
-def test_prefect_yaml_deploys_every_command_to_a_work_pool(prefect_api: str, tmp_path: Path) -> None:
-    """`prefect deploy --all` (no network: the pull step only sets the folder) creates one deployment per
-    command on the process pool, the export limited to one at a time, and the cron-scheduled export."""
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PWD": str(ROOT), "PREFECT_HOME": str(tmp_path)}
+@pytest.fixture(scope="module")
+def pool_deployed(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """`prefect deploy --all` from prefect.yaml (no network: the pull step only sets the folder) onto a
+    process work pool; returns the environment the Prefect CLI ran with."""
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PWD": str(ROOT),
+           "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-cli"))}
     prefect = [sys.executable, "-m", "prefect"]
     pool = subprocess.run([*prefect, "work-pool", "create", "pinpoint-agent", "--type", "process", "--overwrite"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
@@ -94,12 +97,46 @@ def test_prefect_yaml_deploys_every_command_to_a_work_pool(prefect_api: str, tmp
     deploy = subprocess.run([*prefect, "--no-prompt", "deploy", "--all"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    return env
+
+
+def test_prefect_yaml_deploys_every_command_to_a_work_pool(pool_deployed: dict[str, str], prefect_api: str,
+                                                           tmp_path: Path) -> None:
+    """Every command is deployed on the process pool from its one flow in flows/, the export limited to one
+    at a time, and the cron-scheduled export."""
     svc = Service(tmp_path, prefect_api, "pool")
-    for command in ("export", "validate-config", "export-onboard-data", "mutate", "webhook"):
+    for command, module in (("export", "export"), ("validate-config", "validate_config"),
+                            ("export-onboard-data", "onboard"), ("mutate", "mutate"), ("webhook", "webhook")):
         d = svc.request("GET", f"/deployments/name/{command}/pool").json()
-        assert d["work_pool_name"] == "pinpoint-agent" and d["entrypoint"].startswith("flows/deployments.py:")
+        assert d["work_pool_name"] == "pinpoint-agent" and d["entrypoint"].startswith(f"flows/{module}.py:")
         assert d["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
     assert svc.request("GET", "/deployments/name/export/pool").json()["global_concurrency_limit"]["limit"] == 1
     nightly = svc.request("GET", "/deployments/name/export/nightly").json()
     assert [s["schedule"]["cron"] for s in nightly["schedules"]] == ["0 3 * * *"]
     assert uuid.UUID(nightly["id"])
+
+
+def test_a_process_worker_runs_an_export_and_a_mutate_on_a_new_root(pool_deployed: dict[str, str],
+                                                                    prefect_api: str, tmp_path: Path) -> None:
+    """A real `prefect worker` runs the deployed export and mutate flows; the export's root did not exist
+    before (the flow makes it), and both results are published as the runs' result artifacts."""
+    root = tmp_path / "worker-root"
+    env = {**pool_deployed, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
+    worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "pinpoint-agent"],
+                              cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        svc = Service(root, prefect_api, "pool")
+        export = svc.trigger("export", {"integrations": mock(repos=2, prs_per_repo=3),
+                                        "pinpoint_root": str(root)})
+        mutate = svc.trigger("mutate", {"integrations": mock(), "pinpoint_root": str(root),
+                                        "mutation": {"fn": "PR_SET_TITLE", "data": {"ref_id": "1", "title": "t"}}})
+        assert svc.wait(export["id"], timeout=240)["state"]["type"] == "COMPLETED"
+        assert svc.wait(mutate["id"], timeout=240)["state"]["type"] == "COMPLETED"
+        [integration] = svc.result(export["id"])["integrations"]
+        assert integration["error"] == "" and integration["objects"]["sourcecode.PullRequest"] == 6
+        assert svc.result(mutate["id"])["success"] is True
+        assert list((root / "exports").rglob("*.json.gz"))
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(60)

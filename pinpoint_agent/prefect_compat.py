@@ -1,30 +1,55 @@
-"""Runs an interactive flow run the service claimed, in this process, with Prefect's own flow engine.
+"""Every use of Prefect beyond its public API, in one module, checked against the pinned version at import.
+
+A Prefect upgrade means: read this module against the new release, adjust, and move ``TESTED_WITH``. With
+another version installed, importing this module fails with one line that says so (set
+``PINPOINT_PREFECT_UNCHECKED=1`` to try anyway).
+
+What is here:
+- ``run_in_process``: runs a flow run the service claimed, in this process, with Prefect's own flow engine.
 
 The run keeps everything a Prefect run has (states, logs, artifacts in the UI); what differs from a worker
 is only where it runs: in a thread of the service instead of a new process (a process start and the flow's
 imports cost seconds; a warm plugin would be lost with the process). Exports run in a process of their
 own (``_export_process``): they are long, and SIGTERM must be able to stop one cleanly.
 
-Interactive runs use ``QuickEngine``: Prefect's ``FlowRunEngine`` without the suspension watcher, which
-opens an events websocket and a thread per run (about 0.3 s) to notice ``suspend_flow_run`` calls; these
-flows never suspend. Pinned to Prefect 3.9.1 (``FlowRunEngine`` is public but its hooks are not promised).
+  Interactive runs use ``QuickEngine``: Prefect's ``FlowRunEngine`` without the suspension watcher, which
+  opens an events websocket and a thread per run (about 0.3 s) to notice ``suspend_flow_run`` calls; these
+  flows never suspend (``FlowRunEngine`` is public, its hooks are not promised).
+- ``run_claimed``: an export flow run in a process of its own (``prefect.flow_engine.run_flow``).
+- ``propose_state``, ``parameter_schema``, ``call_parameters``: engine and callable helpers the service needs
+  to claim runs and register deployments as Prefect's runner does.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import prefect
 from prefect import Flow
 from prefect._flow_run_suspension import register_flow_run_suspension_request
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import FlowRun, State
-from prefect.flow_engine import FlowRunEngine
-from prefect.utilities.callables import get_call_parameters, parameters_to_args_kwargs
+from prefect.flow_engine import FlowRunEngine, run_flow
+from prefect.utilities.callables import get_call_parameters, parameter_schema, parameters_to_args_kwargs
+from prefect.utilities.engine import propose_state_sync
+
+from pinpoint_agent.errors import FatalError
+
+TESTED_WITH = "3.9."  # the Prefect release line this module was read against
+
+if not prefect.__version__.startswith(TESTED_WITH) and os.environ.get("PINPOINT_PREFECT_UNCHECKED") != "1":
+    raise FatalError(f"pinpoint-agent was checked with Prefect {TESTED_WITH}x but Prefect {prefect.__version__} "
+                     "is installed: install the pinned version (scripts/bootstrap does), or review "
+                     "pinpoint_agent/prefect_compat.py for the new one (PINPOINT_PREFECT_UNCHECKED=1 tries anyway)")
+
+__all__ = ["QuickEngine", "call_parameters", "parameter_schema", "propose_state", "quick_flow", "run_claimed",
+           "run_in_process"]
 
 
 class _LeanClient(SyncPrefectClient):
@@ -97,3 +122,16 @@ def quick_flow(flow: Flow[..., Any], scratch: Path) -> Flow[..., Any]:
     is a directory of the root; nothing is written there unless a task asks to persist its result."""
     quick: Flow[..., Any] = flow.with_options(result_storage=scratch)
     return quick
+
+
+def run_claimed(flow: Flow[..., Any], flow_run: FlowRun) -> State:
+    """Runs a claimed flow run to a final state with Prefect's engine (SIGTERM ends it as Crashed)."""
+    state: State = run_flow(flow, flow_run=flow_run, return_type="state")  # type: ignore[assignment]
+    return state
+
+
+def propose_state(client: SyncPrefectClient, state: State, flow_run_id: UUID, *, force: bool = False) -> State:
+    """Proposes ``state`` for a flow run as Prefect's engine does (raises ``prefect.exceptions.Abort`` when the
+    server refuses the transition)."""
+    result: State = propose_state_sync(client, state, flow_run_id=flow_run_id, force=force)
+    return result
