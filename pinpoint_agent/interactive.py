@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextvars
 import os
 import shutil
-import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from pinpoint_agent.askpass import credential_env, split_credentials
 from pinpoint_agent.config import AgentConfig, Delivery, IntegrationEntry, Mutation
 from pinpoint_agent.errors import ConfigError, PinpointError
 from pinpoint_agent.host import Callbacks, IntegrationHost
@@ -39,7 +39,6 @@ log = structlog.get_logger(__name__)
 # Seconds an integration may take per call; onboarding lists whole organisations, mutations are one request.
 TIMEOUTS = {"validate-config": 120.0, "onboard-export": 600.0, "mutate": 60.0, "webhook": 120.0}
 CLONE_TIMEOUT = 300.0
-GIT_USER_VAR, GIT_PASSWORD_VAR = "PINPOINT_GIT_USERNAME", "PINPOINT_GIT_PASSWORD"  # noqa: S105 (env var names)
 
 
 # -- inputs ------------------------------------------------------------------------------------------
@@ -174,54 +173,40 @@ def webhook(target: Target, delivery: Delivery) -> dict[str, Any]:
 
 
 # -- the test clone ----------------------------------------------------------------------------------
-_ASKPASS = f"""#!/bin/sh
-case "$1" in
-  Username*|username*) printf '%s\\n' "${GIT_USER_VAR}" ;;
-  *) printf '%s\\n' "${GIT_PASSWORD_VAR}" ;;
-esac
-"""
-
-
-def git_credentials_env(credentials: str, folder: Path) -> dict[str, str]:
-    """Environment for git that answers its prompts from ``credentials`` (``user:password`` or a bare token,
-    sent as ``x-access-token``) through a GIT_ASKPASS script; the secret is only ever in the environment."""
-    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false", "SSH_ASKPASS": "/bin/false",
-           "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
-    if not credentials:
-        return env
-    user, sep, password = credentials.partition(":")
-    if not sep:
-        user, password = "x-access-token", credentials
-    script = folder / "askpass.sh"
-    script.write_text(_ASKPASS)
-    script.chmod(stat.S_IRWXU)
-    env.update({"GIT_ASKPASS": str(script), GIT_USER_VAR: user, GIT_PASSWORD_VAR: password})
-    return env
-
-
 def try_clone(url: str, credentials: str, temp: Path, *, timeout: float = CLONE_TIMEOUT) -> str:
     """Clones ``url`` (depth 1, no checkout) into a fresh folder under ``temp`` and removes it again;
     returns "" when that worked, else one line saying why (with no credential in it)."""
     temp.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="test-clone-", dir=temp))
     try:
-        env = {**os.environ, **git_credentials_env(credentials, folder)}
-        cmd = ["git", "-c", "credential.helper=", "-c", "core.longpaths=true",
-               "-c", "http.lowSpeedLimit=10000", "-c", "http.lowSpeedTime=60",
-               "clone", "--depth", "1", "--no-checkout", "--quiet", "--", url, str(folder / "repo")]
-        try:
-            proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,  # noqa: S603
-                                  timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            return _clone_error(url, f"no result within {timeout:g}s", credentials)
-        except OSError as exc:
-            return _clone_error(url, f"cannot run git: {exc.strerror or exc}", credentials)
-        if proc.returncode != 0:
-            reason = _git_reason(proc.stderr) or f"git exited with {proc.returncode}"
-            return _clone_error(url, reason, credentials)
-        return ""
+        with credential_env(*_token_user(credentials)) as cred:
+            return _clone(url, credentials, folder, {**os.environ, **cred}, timeout)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _token_user(credentials: str) -> tuple[str | None, str]:
+    if not credentials:
+        return None, ""
+    user, password = split_credentials(credentials)
+    return password, user
+
+
+def _clone(url: str, credentials: str, folder: Path, env: dict[str, str], timeout: float) -> str:
+    cmd = ["git", "-c", "credential.helper=", "-c", "core.longpaths=true",
+           "-c", "http.lowSpeedLimit=10000", "-c", "http.lowSpeedTime=60",
+           "clone", "--depth", "1", "--no-checkout", "--quiet", "--", url, str(folder / "repo")]
+    try:
+        proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,  # noqa: S603
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return _clone_error(url, f"no result within {timeout:g}s", credentials)
+    except OSError as exc:
+        return _clone_error(url, f"cannot run git: {exc.strerror or exc}", credentials)
+    if proc.returncode != 0:
+        reason = _git_reason(proc.stderr) or f"git exited with {proc.returncode}"
+        return _clone_error(url, reason, credentials)
+    return ""
 
 
 def _git_reason(stderr: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,7 +27,9 @@ from integrations.sdk import (
     Integration,
     OnboardObjectType,
     ValidateResult,
+    split_url,
 )
+from pinpoint_agent.askpass import credential_env, split_credentials
 from pinpoint_agent.ids import hashcode, repo_id
 
 REF_TYPE = "git"
@@ -35,10 +37,11 @@ REF_TYPE = "git"
 
 @dataclass(frozen=True)
 class RepoSpec:
-    url: str
+    url: str  # without credentials: what is exported, logged and put on git's command line
     name: str
     commit_url_template: str
     branch_url_template: str
+    credentials: str = field(default="", repr=False)  # split off the configured url (userinfo, token params)
 
 
 def _is_url(text: str) -> bool:
@@ -54,7 +57,8 @@ def parse_repos(config: dict[str, Any]) -> list[RepoSpec]:
         item = {"url": raw} if isinstance(raw, str) else raw
         if not isinstance(item, dict) or not isinstance(item.get("url"), str) or not item["url"]:
             raise ConfigError(f"git: repos[{i}] must be a path, a url or {{\"url\": …}}")
-        url = item["url"]
+        split = split_url(item["url"])
+        url = split.url
         if not _is_url(url):
             url = os.path.abspath(os.path.expanduser(url))
             if not os.path.isdir(url):
@@ -66,7 +70,8 @@ def parse_repos(config: dict[str, Any]) -> list[RepoSpec]:
         names.add(name)
         base = url if _is_url(url) else f"file://{url}"
         specs.append(RepoSpec(url, str(name), item.get("commit_url_template") or f"{base}#commit/@@@sha@@@",
-                              item.get("branch_url_template") or f"{base}#branch/@@@branch@@@"))
+                              item.get("branch_url_template") or f"{base}#branch/@@@branch@@@",
+                              split.credentials))
     return specs
 
 
@@ -86,7 +91,8 @@ class GitIntegration(Integration):
                 repos.send(repo)
                 agent.export_git_repo(GitRepoRequest(
                     repo_id=rid, unique_name=spec.name, ref_type=REF_TYPE, url=spec.url,
-                    commit_url_template=spec.commit_url_template, branch_url_template=spec.branch_url_template))
+                    commit_url_template=spec.commit_url_template, branch_url_template=spec.branch_url_template,
+                    credentials=spec.credentials))
                 projects.append(ExportProject(id=rid, ref_id=spec.name, name=spec.name))
         return ExportResult(projects=projects)
 
@@ -97,11 +103,15 @@ class GitIntegration(Integration):
             return ValidateResult(errors=[str(exc)])
         errors = []
         for spec in specs:
-            proc = subprocess.run(["git", "ls-remote", "--heads", spec.url], capture_output=True, text=True,
-                                  timeout=120, stdin=subprocess.DEVNULL, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+            token, user = (None, "") if not spec.credentials else reversed(split_credentials(spec.credentials))
+            with credential_env(token, user or "x-access-token") as cred:
+                proc = subprocess.run(["git", "-c", "credential.helper=", "ls-remote", "--heads", "--", spec.url],
+                                      capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                                      env={**os.environ, **cred})
             if proc.returncode != 0:
                 errors.append(f"git: {spec.name}: not a readable repository")
-        return ValidateResult(errors=errors, repo_url=specs[0].url, server_version="git")
+        return ValidateResult(errors=errors, repo_url=specs[0].url, repo_credentials=specs[0].credentials,
+                              server_version="git")
 
     def onboard_export(self, ctx: Context, object_type: OnboardObjectType) -> Any:
         if object_type != OnboardObjectType.REPOS:

@@ -36,6 +36,7 @@ from integrations.sdk import (
     Session,
     ValidateResult,
     WebhookResult,
+    split_url,
 )
 from pinpoint_agent.ids import hashcode, pull_request_id, repo_id, user_id
 
@@ -116,9 +117,11 @@ class MockIntegration(Integration):
             for r in range(n_repos):
                 projects.append(self._export_repo(ctx, org, r, run, failer))
             for path in cfg.get("git_repos", []):
-                name = os.path.basename(os.path.abspath(path))
+                split = split_url(path)  # credentials inside the url travel apart, never in it
+                name = os.path.basename(os.path.abspath(split.url))
                 agent.export_git_repo(GitRepoRequest(
-                    repo_id=repo_id(cust, REF_TYPE, name), unique_name=name, ref_type=REF_TYPE, url=path,
+                    repo_id=repo_id(cust, REF_TYPE, name), unique_name=name, ref_type=REF_TYPE, url=split.url,
+                    credentials=split.credentials,
                     commit_url_template=f"https://mock.example/{name}/commit/@@@sha@@@",
                     branch_url_template=f"https://mock.example/{name}/tree/@@@branch@@@"))
             self._export_work(ctx, org, run, failer)

@@ -31,6 +31,7 @@ from pinpoint_agent.protocol import (
     ValidateResult,
     WebhookResult,
 )
+from pinpoint_agent.urls import SplitURL, clean_url, split_url
 
 __all__ = [
     "AgentClient",
@@ -48,9 +49,12 @@ __all__ = [
     "OnboardObjectType",
     "RetriableError",
     "Session",
+    "SplitURL",
     "ValidateResult",
     "WebhookResult",
+    "clean_url",
     "configure_logging",
     "get_logger",
     "serve",
+    "split_url",
 ]

@@ -30,7 +30,7 @@ def mirror_path(cache_root: Path, fetch: GitFetch) -> Path:
 
 def _split_credentials(url: str, credentials: str | None) -> tuple[str, str | None, str]:
     """(url without user-info, token, username): a password in the url counts as the token if none is
-    given."""
+    given; ``credentials`` are a token or ``user:password``."""
     clean = redact_url(url)
     username = "x-access-token"
     if clean != url:
@@ -42,6 +42,8 @@ def _split_credentials(url: str, credentials: str | None) -> tuple[str, str | No
             username = user or username
         else:
             clean = url  # a user name alone (ssh://git@host/...) is not a secret
+    elif credentials and ":" in credentials:  # "user:password", as split off a url by the integration
+        username, credentials = credentials.split(":", 1)
     return clean, credentials, username
 
 

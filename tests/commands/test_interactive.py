@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pinpoint_agent import interactive
+from pinpoint_agent.askpass import credential_env, split_credentials
 from pinpoint_agent.config import AgentConfig, Delivery, Mutation, parse_delivery, parse_mutation
 from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.host import Callbacks, IntegrationHost
@@ -146,18 +147,40 @@ def test_clone_error_hides_userinfo_in_the_url(tmp_path: Path) -> None:
     assert "pa55word" not in error and "bob" not in error
 
 
-def test_bare_token_is_answered_as_password(tmp_path: Path) -> None:
+def test_bare_token_is_answered_as_password() -> None:
     """A token without a user is offered as the password of x-access-token, via the askpass script."""
-    env = interactive.git_credentials_env("tok-123456", tmp_path)
-    script = Path(env["GIT_ASKPASS"])
-    assert "tok-123456" not in script.read_text()
+    with credential_env(*reversed(split_credentials("tok-123456"))) as env:
+        script = Path(env["GIT_ASKPASS"])
+        assert "tok-123456" not in script.read_text()
 
-    def ask(prompt: str) -> str:
-        done = subprocess.run([str(script), prompt], env=env, capture_output=True, text=True, check=True)
-        return done.stdout
+        def ask(prompt: str) -> str:
+            done = subprocess.run([str(script), prompt], env=env, capture_output=True, text=True, check=True)
+            return done.stdout
 
-    assert (ask("Username for 'http://h': "), ask("Password for 'http://h': ")) == ("x-access-token\n",
-                                                                                    "tok-123456\n")
+        assert (ask("Username for 'http://h': "), ask("Password for 'http://h': ")) == ("x-access-token\n",
+                                                                                        "tok-123456\n")
+    assert not script.exists()
+
+
+def test_credentials_inside_the_repo_url_reach_git_only_through_the_environment(
+        root: Path, git_server: GitServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repo url the integration names with user:password inside is cloned with the clean url; the
+    credentials authenticate through GIT_ASKPASS and appear in no argv."""
+    argvs: list[list[str]] = []
+    real_run = subprocess.run
+
+    def spy(cmd: list[str], **kwargs: Any) -> Any:
+        argvs.append(list(cmd))
+        return real_run(cmd, **kwargs)
+
+    monkeypatch.setattr(interactive.subprocess, "run", spy)
+    host = git_server.url.split("://", 1)[1]
+    url = f"http://{git_server.user}:{git_server.password}@{host}"
+    res = interactive.validate_config(_target(root, git_repos=[url]))
+    assert res == {"errors": [], "success": True, "server_version": "mock-1.0"}
+    assert git_server.authorizations
+    assert not any(git_server.password in arg for argv in argvs for arg in argv)
+    assert any(git_server.url in arg for argv in argvs for arg in argv)
 
 
 # -- export-onboard-data --------------------------------------------------------------------------------
