@@ -29,7 +29,8 @@ E2E_FIXTURES = {"prefect_api", "prefect_env", "make_service", "shared_service"}
 CORE_MODULES = {
     "tests/backend/test_enroll.py", "tests/backend/test_logs.py", "tests/backend/test_secrets.py",
     "tests/backend/test_upload.py", "tests/export/test_ids_and_users.py", "tests/github/test_client.py",
-    "tests/github/test_secrets.py", "tests/github/test_units.py", "tests/commands/test_inputs.py",
+    "tests/github/test_units.py", "tests/commands/test_inputs.py",
+    "tests/layout/test_imports.py",
 }
 
 

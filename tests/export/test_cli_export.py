@@ -122,7 +122,7 @@ def test_secrets_stay_out_of_prefect_logs_and_output(tmp_path, prefect_api):
     assert proc.returncode == 0, proc.stderr
     runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={"limit": 200}, timeout=30).json()
     assert runs and token not in orjson.dumps(runs).decode()
-    assert any(str(r["parameters"]).count("secret-ref:") for r in runs)
+    assert any(str(r["parameters"]).count("secret-store:run/") for r in runs)
     import os
     from pathlib import Path
 

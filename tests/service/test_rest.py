@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from flows.mutate import mutate as mutate_flow
 from flows.onboard import export_onboard_data as onboard_flow
 from integrations.mock.integration import _pull_request, _repo
+from pinpoint_agent.config import Mutation
 from pinpoint_agent.service._api import heartbeat_variable
 
 from .conftest import Service, mock
@@ -30,7 +31,7 @@ def test_each_command_runs_through_rest_and_returns_its_result(shared_service: S
     svc = shared_service
     mutation = {"fn": "PR_SET_TITLE", "data": {"ref_id": "0-1", "title": "New title"}}
     _, result = svc.run("mutate", _params(svc, mutation=mutation))
-    direct = mutate_flow.fn(integrations=mock(users=3, repos=2, prs_per_repo=2), mutation=mutation,
+    direct = mutate_flow.fn(integrations=mock(users=3, repos=2, prs_per_repo=2), mutation=Mutation(**mutation),
                             agent_config=AGENT_CONFIG, pinpoint_root=str(svc.root))
     assert result == direct and result["success"] is True
     assert result["mutated_objects"]["sourcecode.PullRequest"][0]["title"] == "New title"
