@@ -4,18 +4,12 @@ A Prefect upgrade means: read this module against the new release, adjust, and m
 another version installed, importing this module fails with one line that says so (set
 ``PINPOINT_PREFECT_UNCHECKED=1`` to try anyway).
 
-What is here:
-- ``run_in_process``: runs a flow run the service claimed, in this process, with Prefect's own flow engine.
-
-The run keeps everything a Prefect run has (states, logs, artifacts in the UI); what differs from a worker
-is only where it runs: in a thread of the service instead of a new process (a process start and the flow's
-imports cost seconds; a warm plugin would be lost with the process). Exports run in a process of their
-own (``_export_process``): they are long, and SIGTERM must be able to stop one cleanly.
-
-  Interactive runs use ``QuickEngine``: Prefect's ``FlowRunEngine`` without the suspension watcher, which
-  opens an events websocket and a thread per run (about 0.3 s) to notice ``suspend_flow_run`` calls; these
-  flows never suspend (``FlowRunEngine`` is public, its hooks are not promised).
-- ``run_claimed``: an export flow run in a process of its own (``prefect.flow_engine.run_flow``).
+- ``run_in_process``: the ``run`` service runs an interactive flow run it claimed in one of its threads, with
+  Prefect's own flow engine (the run keeps its states, logs and artifacts; a warm plugin would be lost with a
+  process per run). ``QuickEngine`` is ``FlowRunEngine`` without the suspension watcher, which opens an events
+  websocket and a thread per run (about 0.3 s) to notice ``suspend_flow_run`` calls these flows never make,
+  and without two API round trips (``_LeanClient``). ``FlowRunEngine`` is public; its hooks are not promised.
+- ``run_claimed``: an export flow run the service claimed, in a process of its own (``run_flow``).
 - ``propose_state``, ``parameter_schema``, ``call_parameters``: engine and callable helpers the service needs
   to claim runs and register deployments as Prefect's runner does.
 """

@@ -140,3 +140,17 @@ def test_a_process_worker_runs_an_export_and_a_mutate_on_a_new_root(pool_deploye
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(60)
+
+
+def test_another_prefect_version_is_one_line_saying_what_to_do(tmp_path: Path) -> None:
+    """With a Prefect release other than the one prefect_compat was read against, `run` stops with one line
+    naming both versions and the way out, not a traceback from a moved internal."""
+    code = ("import sys, prefect; prefect.__version__ = '3.10.0'; from pinpoint_agent.cli import main; "
+            f"main(['run', '--pinpoint-root', {str(tmp_path / 'root')!r}])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in proc.stderr
+    assert line.startswith("error: pinpoint-agent was checked with Prefect 3.9.x but Prefect 3.10.0 is installed")
+    assert "PINPOINT_PREFECT_UNCHECKED=1" in line
