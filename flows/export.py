@@ -6,6 +6,8 @@ from __future__ import annotations
 import queue
 import shutil
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,17 +18,26 @@ import orjson
 import structlog
 from prefect import flow
 from prefect.artifacts import create_table_artifact
+from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from pinpoint_agent.backend import BackendTarget, make_client, report_failure, ship_logs, upload_section
-from pinpoint_agent.config import IntegrationEntry
+from pinpoint_agent.config import AgentConfig, IntegrationEntry
 from pinpoint_agent.errors import PinpointError
-from pinpoint_agent.exporter import ExportJob, GitJob, GitOutcome, IntegrationOutcome, backend_target
+from pinpoint_agent.exporter import (
+    ExportJob,
+    GitJob,
+    GitOutcome,
+    IntegrationOutcome,
+    backend_target,
+    merge_child_results,
+)
 from pinpoint_agent.progress import notify
 from pinpoint_agent.protocol import IntegrationConfig
 from pinpoint_agent.root import Root
 from pinpoint_agent.secrets import resolve_agent, resolve_entries
+from tasks.fanout import run_children
 from tasks.git import git_repo
 from tasks.integration import export_integration
 from tasks.progress import summary_rows
@@ -34,6 +45,7 @@ from tasks.results import publish_result
 from tasks.upload import upload_export
 
 log = structlog.get_logger(__name__)
+CHILD_ROOT_WAIT = 6 * 3600.0  # a fan-out child queues this long behind other exports on its worker's root
 
 
 # (Prefect types task_runner generically; a ThreadPoolTaskRunner is what it expects.)
@@ -41,12 +53,31 @@ log = structlog.get_logger(__name__)
       persist_result=False)
 def export(integrations: list[IntegrationEntry], agent_config: dict[str, Any] | str | None = None,
            reprocess_historical: bool = False, pinpoint_root: str | None = None,
-           integrations_dir: str | None = None, output_file: str | None = None) -> dict[str, Any]:
-    """Exports all data of the given integrations, incrementally; returns the result JSON."""
+           integrations_dir: str | None = None, output_file: str | None = None,
+           wait_for_root: float = 0.0) -> dict[str, Any]:
+    """Exports all data of the given integrations, incrementally; returns the result JSON. With
+    ``fan_out_deployment`` in the agent config and several integrations, each integration is one child run of
+    that deployment (Prefect workers share them) and this run collects their results. ``wait_for_root``:
+    seconds to wait while another export holds the root (children of one fan-out queue on a worker's root)."""
     root = Root(pinpoint_root)
     agent = resolve_agent(agent_config, root.path)
-    entries = resolve_entries(list(integrations), root.path)
-    with root.exclusive("export"):
+    if agent.fan_out_deployment and len(integrations) > 1:
+        result = _fan_out(agent.fan_out_deployment, list(integrations), agent_config, reprocess_historical,
+                          integrations_dir)
+    else:
+        result = _export_here(root, agent, resolve_entries(list(integrations), root.path), reprocess_historical,
+                              integrations_dir, wait_for_root)
+    create_table_artifact(summary_rows(result), key="export-summary",
+                          description=f"Export {result['export_id']}: objects per integration and model")
+    if output_file:
+        Path(output_file).write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    return publish_result("export", result)
+
+
+def _export_here(root: Root, agent: AgentConfig, entries: list[IntegrationConfig], reprocess_historical: bool,
+                 integrations_dir: str | None, wait_for_root: float) -> dict[str, Any]:
+    """The export of ``entries`` in this run: a task per integration, git repos as they are queued."""
+    with root.exclusive("export", wait=wait_for_root):
         target = backend_target(root, agent)  # agent config's backend, else config.json, else none
         if target is not None:
             agent = agent.model_copy(update={"customer_id": target.customer_id})
@@ -77,11 +108,25 @@ def export(integrations: list[IntegrationEntry], agent_config: dict[str, Any] | 
             if target is not None and client is not None:
                 result["upload"] = _deliver(job, target, client, result)
         job.state.close()
-    create_table_artifact(summary_rows(result), key="export-summary",
-                          description=f"Export {result['export_id']}: objects per integration and model")
-    if output_file:
-        Path(output_file).write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    return publish_result("export", result)
+    return result
+
+
+def _fan_out(deployment: str, integrations: list[IntegrationEntry], agent_config: dict[str, Any] | str | None,
+             reprocess_historical: bool, integrations_dir: str | None) -> dict[str, Any]:
+    """One child run of ``deployment`` per integration, with this run's parameters (references stay
+    references); their results merged into one result JSON."""
+    started = time.monotonic_ns()
+    parent = FlowRunContext.get()
+    parent_id = str(parent.flow_run.id) if parent is not None and parent.flow_run is not None else uuid.uuid4().hex
+    children = {f"{parent_id}-{e.name}-{e.id}": {
+        "integrations": [e.model_dump()], "agent_config": agent_config, "reprocess_historical": reprocess_historical,
+        "wait_for_root": CHILD_ROOT_WAIT,
+        **({"integrations_dir": integrations_dir} if integrations_dir else {})} for e in integrations}
+    log.info("export fans out", deployment=deployment, children=len(children))
+    runs = run_children(deployment, children)
+    return merge_child_results(parent_id, time.monotonic_ns() - started,
+                               [(e, run.name, run.state_name or "", result)
+                                for e, (run, result) in zip(integrations, runs, strict=True)])
 
 
 @contextmanager

@@ -46,6 +46,9 @@ class AgentConfig(BaseModel):
         default=1800.0, gt=0, description="seconds without any callback before an integration counts as hung")
     backend_url: StrictStr = Field(default="", description="where results are uploaded; empty: local files only")
     api_key: SecretStr = Field(default=SecretStr(""), description="the agent's backend key")
+    fan_out_deployment: StrictStr = Field(
+        default="", description="an export deployment (e.g. export/pool) that runs one child flow run per "
+                                "integration, so a work pool's workers share the export; empty: all in one run")
 
     @field_validator("api_key", mode="before")
     @classmethod

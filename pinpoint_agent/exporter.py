@@ -143,6 +143,26 @@ class ExportJob:
                 "integrations": integrations}
 
 
+def merge_child_results(export_id: str, duration_ns: int,
+                        children: list[tuple[Any, str, str, dict[str, Any] | None]]) -> dict[str, Any]:
+    """The result JSON of a fanned-out export from its children's: ``(entry, run name, final state, result)``
+    each. A child that published no result is its integration's error."""
+    integrations: list[dict[str, Any]] = []
+    child_exports = []
+    for entry, run_name, state, result in children:
+        if result is None:
+            integrations.append({"id": str(entry.id), "name": entry.name, "projects": [], "duration": 0,
+                                 "incremental": False, "objects": {},
+                                 "error": f"the child export run {run_name} ended {state or 'without a state'} "
+                                          "with no result (see it in the Prefect UI)"})
+            continue
+        integrations.extend(result.get("integrations") or [])
+        child_exports.append({"flow_run": run_name, "export_id": result.get("export_id"),
+                              **({"upload": result["upload"]} if "upload" in result else {})})
+    return {"duration": duration_ns, "export_id": export_id, "integrations": integrations,
+            "children": child_exports}
+
+
 def backend_target(root: Root, agent: AgentConfig) -> BackendTarget | None:
     """Where an export forwards to: the agent config's backend, else the enrolled ``config.json``, else nowhere
     (precedence and the upload url's source: ``pinpoint_agent.backend._forward``)."""

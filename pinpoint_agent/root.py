@@ -24,12 +24,13 @@ from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.output import clean_temp_files
 
 DEFAULT_ROOT = Path("~/.pinpoint/next")
+ROOT_ENV = "PINPOINT_ROOT"  # the default root of this machine (e.g. of a Prefect worker), before DEFAULT_ROOT
 TEMP_GRACE = 600.0  # seconds: temp entries younger than this may belong to a command still running
 
 
 class Root:
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path or DEFAULT_ROOT).expanduser().absolute()
+        self.path = Path(path or os.environ.get(ROOT_ENV) or DEFAULT_ROOT).expanduser().absolute()
 
     @property
     def config_file(self) -> Path:
@@ -76,16 +77,18 @@ class Root:
         except OSError as exc:
             raise ConfigError(f"cannot use {self.path} as the agent root: {exc.strerror or exc}") from exc
 
-    def exclusive(self, name: str) -> RootLock:
-        return RootLock(self.path / f".{name}.lock", name)
+    def exclusive(self, name: str, *, wait: float = 0.0) -> RootLock:
+        """The root's ``name`` lock; held elsewhere, it is waited for up to ``wait`` seconds, then refused."""
+        return RootLock(self.path / f".{name}.lock", name, wait=wait)
 
 
 class RootLock:
     """An advisory lock on the root (e.g. one export at a time, whichever process runs it)."""
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, *, wait: float = 0.0) -> None:
         self.path = path
         self.name = name
+        self.wait = wait
         self._file: IO[str] | None = None
 
     def __enter__(self) -> RootLock:
@@ -94,9 +97,7 @@ class RootLock:
             self._file = open(self.path, "a+")  # noqa: SIM115 (held for the lock's life)
         except OSError as exc:
             raise ConfigError(f"cannot use {self.path.parent} as the agent root: {exc.strerror or exc}") from exc
-        try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not self._flock(self._file):
             self._file.seek(0)
             holder = self._file.read().strip() or "another process"
             self._file.close()
@@ -107,6 +108,18 @@ class RootLock:
         self._file.write(f"pid {os.getpid()}")
         self._file.flush()
         return self
+
+    def _flock(self, file: IO[str]) -> bool:
+        """Takes the lock, waiting up to ``self.wait`` seconds for its holder; False when it stayed held."""
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.2)
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         if self._file is not None:

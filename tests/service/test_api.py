@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from pinpoint_agent.prefect_server import local_url, read_info, revive, stop_local
+from tests.export.helpers import read_export
 
 from .conftest import LOCAL, Proxy, Service, mock
 
@@ -154,3 +155,45 @@ def test_another_prefect_version_is_one_line_saying_what_to_do(tmp_path: Path) -
     assert "Traceback" not in proc.stderr
     assert line.startswith("error: pinpoint-agent was checked with Prefect 3.9.x but Prefect 3.10.0 is installed")
     assert "PINPOINT_PREFECT_UNCHECKED=1" in line
+
+
+def _worker(env: dict[str, str], root: Path, limit: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "pinpoint-agent",
+                             "--limit", str(limit)], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**env, "PINPOINT_ROOT": str(root), "PREFECT_WORKER_QUERY_SECONDS": "1",
+                                 "PREFECT_WORKER_PREFETCH_SECONDS": "1"})
+
+
+def test_an_export_of_eight_integrations_fans_out_over_two_workers(pool_deployed: dict[str, str],
+                                                                   prefect_api: str, tmp_path: Path) -> None:
+    """With fan_out_deployment set, an export of 8 integrations runs one child run per integration on the
+    export/fan-out deployment; two process workers with different roots share them, and the parent's result
+    and summary hold every integration's objects."""
+    roots = [tmp_path / "worker-a", tmp_path / "worker-b"]
+    workers = [_worker(pool_deployed, r, limit=5) for r in roots]
+    try:
+        svc = Service(tmp_path, prefect_api, "pool")
+        entries = [{"id": f"m{i}", "name": "mock", "type": 1, "config": {"repos": 1, "prs_per_repo": i + 1}}
+                   for i in range(8)]
+        parent = svc.trigger("export", {"integrations": entries,
+                                        "agent_config": {"fan_out_deployment": "export/fan-out"}})
+        run = svc.wait(parent["id"], timeout=400)
+        assert run["state"]["type"] == "COMPLETED", run["state"]
+        result = svc.result(parent["id"])
+        # (The eight entries share one state key, mock@SOURCECODE: on one root the later ones run incremental,
+        # so counts differ per entry; what each child reported is what its worker's root holds.)
+        assert sorted((i["id"], i["error"]) for i in result["integrations"]) == [(f"m{i}", "") for i in range(8)]
+        assert len(result["children"]) == 8
+        written = sum(len(read_export(r).get("sourcecode.PullRequest", [])) for r in roots)
+        assert written == sum(i["objects"].get("sourcecode.PullRequest", 0) for i in result["integrations"]) > 0
+        children = svc.request("POST", "/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {
+            "operator": "and_", "any_": [parent["id"]]}}}).json()
+        assert len(children) == 8 and all(c["state"]["type"] == "COMPLETED" for c in children)
+        share = [len(list((r / "exports").glob("*"))) if (r / "exports").exists() else 0 for r in roots]
+        assert min(share) >= 1, share  # both workers took part (an export with nothing new leaves no folder)
+    finally:
+        for w in workers:
+            os.killpg(w.pid, signal.SIGTERM)
+        for w in workers:
+            w.wait(60)
