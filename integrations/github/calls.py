@@ -212,6 +212,8 @@ def webhook(
 def _with_base(payload: dict[str, Any], repo_raw: dict[str, Any]) -> dict[str, Any]:
     pr = dict(payload["pull_request"])
     pr["base"] = {**(pr.get("base") or {}), "repo": (pr.get("base") or {}).get("repo") or repo_raw}
+    if payload.get("action") == "closed" and "closed_by" not in pr:
+        pr["closed_by"] = payload.get("sender")  # who closed (or merged) it: the delivery's sender
     return pr
 
 

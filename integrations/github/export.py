@@ -227,6 +227,7 @@ class Exporter:
         )
         for page in pages:
             started = started or server_time(page.headers.get("date"))
+            self._closers(repo, page.items)
             for pr in page.items:
                 self._pull_request(repo, batch, pr, outcome)
             page_no += 1
@@ -257,6 +258,7 @@ class Exporter:
                 new.etag = page.headers.get("etag", "") or cursor.etag
             if page.not_modified:
                 break
+            self._closers(repo, [pr for pr in page.items if not updated_before(pr.get("updated_at"), cursor.since)])
             if self._walk_newest_first(repo, batch, page.items, cursor.since, outcome):
                 break
         new.since = new.since or cursor.since
@@ -271,6 +273,34 @@ class Exporter:
                 return True
             self._pull_request(repo, batch, pr, outcome)
         return False
+
+    def _closers(self, repo: RepoInfo, items: list[Any]) -> None:
+        """Adds ``merged_by`` and ``closed_by`` to the closed pull requests of a list page, which GitHub's list
+        leaves out: one GraphQL query for the page (up to 100 a query), or for pull requests without a node
+        id (older Enterprise servers) one REST read each (merged: the pull request; closed: its issue)."""
+        closed = [pr for pr in items if pr.get("state") == "closed" or pr.get("merged_at")]
+        by_node = {str(pr["node_id"]): pr for pr in closed if pr.get("node_id")}
+        ids = list(by_node)
+        for start in range(0, len(ids), 100):
+            data = self.client.graphql(ep.PULL_CLOSERS, {"ids": ids[start:start + 100]}) or {}
+            for node in data.get("nodes") or []:
+                pr = by_node.get(str((node or {}).get("id")))
+                if pr is None:
+                    continue
+                events = ((node.get("timelineItems") or {}).get("nodes")) or []
+                if pr.get("merged_at"):
+                    pr["merged_by"] = models.actor_user(node.get("mergedBy"))
+                if events:
+                    pr["closed_by"] = models.actor_user((events[-1] or {}).get("actor"))
+        for pr in closed:
+            if pr.get("node_id"):
+                continue
+            if pr.get("merged_at"):
+                full = self.client.get(ep.PULL.url(**repo.parts(number=pr["number"]))).data or {}
+                pr["merged_by"] = full.get("merged_by")
+            else:
+                issue = self.client.get(ep.ISSUE.url(**repo.parts(number=pr["number"]))).data or {}
+                pr["closed_by"] = issue.get("closed_by")
 
     def _stop(self, outcome: RepoOutcome) -> bool:
         return bool(self.cfg.stop_after_n) and len(outcome.prs) >= self.cfg.stop_after_n
@@ -290,8 +320,7 @@ class Exporter:
         obj = models.pull_request(self.cust, repo.obj, pr, [str(c["sha"]) for c in commits])
         pr_id = obj["id"]
         met: list[dict[str, Any] | None] = [pr.get("user")]  # null: a deleted account, the ghost user
-        if pr.get("merged_by"):
-            met.append(pr["merged_by"])
+        met.extend(pr[k] for k in ("merged_by", "closed_by") if pr.get(k))
         for c in commits:
             batch.session("sourcecode.PullRequestCommit").send(
                 models.pr_commit(self.cust, repo.obj, pr_id, c)
