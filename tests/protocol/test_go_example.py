@@ -16,8 +16,9 @@ import pytest
 from pinpoint_agent.config import AgentConfig
 from pinpoint_agent.errors import NotSupportedError, PluginCrashed
 from pinpoint_agent.exporter import ExportJob
+from pinpoint_agent.host import IntegrationHost
 from pinpoint_agent.interactive import Target
-from pinpoint_agent.protocol import IntegrationConfig, IntegrationType
+from pinpoint_agent.protocol import CallConfig, IntegrationConfig, IntegrationType
 from pinpoint_agent.root import Root
 from pinpoint_agent.service._plugins import WarmPlugins
 from tests.export.helpers import read_export, run_cli
@@ -85,9 +86,12 @@ def _export(target: Target, host) -> tuple[bool, dict[str, int]]:
     job = ExportJob.begin(Root(target.root), target.agent)
     manager = job.manager(target.entry)
     incremental = job.state.has_tokens(target.entry.state_key + "/")
-    host.export(target.call_config, timeout=60, callbacks=manager)
-    manager.rollback_open()
-    job.finish([], [])
+    try:
+        host.export(target.call_config, timeout=60, callbacks=manager)
+        manager.rollback_open()
+        job.finish([], [])
+    finally:
+        job.state.close()
     return incremental, manager.objects_by_model()
 
 
@@ -114,12 +118,23 @@ def test_warm_go_plugin_dials_after_a_6_s_pause(go_dir, tmp_path):
 
 def test_go_panic_is_a_crash_with_its_cause(go_dir, tmp_path):
     """A real Go panic in the plugin is a crash (exit code 2) whose error starts at the panic message."""
-    from pinpoint_agent.host import IntegrationHost
-    from pinpoint_agent.protocol import CallConfig
-
     e = IntegrationConfig(id="go1", name="go-example", type=IntegrationType.SOURCECODE, config={"panic": True})
     with IntegrationHost.start(e, root=tmp_path, integrations_dir=go_dir) as host, \
             pytest.raises(PluginCrashed) as info:
         host.export(CallConfig(integration=e), timeout=30)
     assert info.value.exit_code == 2
     assert "panic: runtime error: index out of range" in str(info.value)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_go_panic_in_a_cli_export_is_in_the_result_and_on_stdout(go_dir, tmp_path):
+    """Through the CLI, the Go panic is the integration's error in the result (exit 0) and is repeated on
+    the agent's stdout, cause first."""
+    out = tmp_path / "r.json"
+    proc = run_cli("export", "--integrations-json", orjson.dumps([entry(panic=True)]).decode(),
+                   "--integrations-dir", str(go_dir), "--pinpoint-root", str(tmp_path / "root"),
+                   "--output-file", str(out))
+    assert proc.returncode == 0, proc.stderr
+    error = orjson.loads(out.read_bytes())["integrations"][0]["error"]
+    assert "crashed (exit code 2)" in error and "panic: runtime error: index out of range" in error
+    assert "panic: runtime error: index out of range" in proc.stdout

@@ -105,11 +105,13 @@ def _export(target: Target, host: IntegrationHost) -> tuple[dict, list[str]]:
     job = ExportJob.begin(Root(target.root), target.agent)
     manager = job.manager(target.entry)
     incremental = job.state.has_tokens(target.entry.state_key + "/")
-    result = host.export(target.call_config, timeout=60, callbacks=manager)
-    manager.rollback_open()
-    objects = manager.objects_by_model()
-    job.finish([], [])
-    job.state.wait_commits()
+    try:
+        result = host.export(target.call_config, timeout=60, callbacks=manager)
+        manager.rollback_open()
+        objects = manager.objects_by_model()
+        job.finish([], [])
+    finally:
+        job.state.close()
     return {"incremental": incremental, "objects": objects}, [p.name for p in result.projects]
 
 
