@@ -29,7 +29,7 @@ from typing import Any
 
 from integrations.github import endpoints as ep
 from integrations.github import models
-from integrations.github.client import GitHubClient
+from integrations.github.client import GitHubClient, NotFound
 from integrations.github.config import GitHubConfig
 from integrations.github.cursor import (
     PullRequestCursor,
@@ -281,19 +281,25 @@ class Exporter:
         closed = [pr for pr in items if pr.get("state") == "closed" or pr.get("merged_at")]
         by_node = {str(pr["node_id"]): pr for pr in closed if pr.get("node_id")}
         ids = list(by_node)
+        answered: set[str] = set()
         for start in range(0, len(ids), 100):
-            data = self.client.graphql(ep.PULL_CLOSERS, {"ids": ids[start:start + 100]}) or {}
+            try:
+                data = self.client.graphql(ep.PULL_CLOSERS, {"ids": ids[start:start + 100]}) or {}
+            except NotFound as exc:  # a node GraphQL cannot resolve: read those pull requests by REST
+                self.log.warning("closers query failed; reading each pull request", error=str(exc))
+                continue
             for node in data.get("nodes") or []:
                 pr = by_node.get(str((node or {}).get("id")))
                 if pr is None:
                     continue
+                answered.add(str(pr["node_id"]))
                 events = ((node.get("timelineItems") or {}).get("nodes")) or []
                 if pr.get("merged_at"):
                     pr["merged_by"] = models.actor_user(node.get("mergedBy"))
                 if events:
                     pr["closed_by"] = models.actor_user((events[-1] or {}).get("actor"))
         for pr in closed:
-            if pr.get("node_id"):
+            if pr.get("node_id") and str(pr["node_id"]) in answered:
                 continue
             if pr.get("merged_at"):
                 full = self.client.get(ep.PULL.url(**repo.parts(number=pr["number"]))).data or {}

@@ -182,7 +182,8 @@ class IntegrationHost:
     def export(self, config: CallConfig, *, timeout: float | None = None, idle_timeout: float | None = None,
                cancel: threading.Event | None = None, callbacks: Callbacks | None = None) -> ExportResult:
         """``callbacks``: answer this export's callbacks with these instead of the host's own (a warm
-        plugin serving one export after another, each with its own sessions)."""
+        plugin serving one export after another, each with its own sessions). The callback service is one per
+        host, so such exports run one at a time, and other calls made meanwhile are answered by them too."""
         if callbacks is not None:
             with self._callbacks_lock:
                 saved, self.servicer.callbacks = self.servicer.callbacks, callbacks

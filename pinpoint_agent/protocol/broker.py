@@ -36,14 +36,18 @@ class PluginBroker(plugin_pb2_grpc.GRPCBrokerServicer):
     ) -> Iterator[plugin_pb2.ConnInfo]:
         for info in request_iterator:
             with self._cond:
+                self._prune()  # a plugin that keeps one connection never dials the later offers
                 self._offers[info.service_id] = (info, time.monotonic())
                 self._cond.notify_all()
         return iter(())
 
-    def _take(self, service_id: int) -> plugin_pb2.ConnInfo | None:
+    def _prune(self) -> None:
         now = time.monotonic()
         for sid in [s for s, (_, at) in self._offers.items() if now - at > self.hold]:
             del self._offers[sid]  # go-plugin forgets an offer nobody dialed within 5 s
+
+    def _take(self, service_id: int) -> plugin_pb2.ConnInfo | None:
+        self._prune()
         offer = self._offers.pop(service_id, None)
         return offer[0] if offer is not None else None
 

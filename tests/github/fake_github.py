@@ -68,6 +68,7 @@ class FakeGitHub:
         self.failures: list[Failure] = []
         self.gone: set[str] = set()  # repos that answer 404 (deleted mid-export)
         self.node_ids = True  # False: REST payloads without ``node_id``, as older Enterprise servers answer
+        self.unresolvable: set[str] = set()  # node ids GraphQL cannot resolve (no access, or gone)
         self.lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -314,8 +315,15 @@ class FakeGitHub:
             }
             return self._json(200, {"data": {"organization": {"membersWithRole": conn}}}, resource="graphql")
         if "nodes(ids:" in query:
-            nodes = [self.data.closers_node(str(i)) for i in variables.get("ids") or []]
-            return self._json(200, {"data": {"nodes": nodes}}, resource="graphql")
+            ids = [str(i) for i in variables.get("ids") or []]
+            nodes = [None if i in self.unresolvable else self.data.closers_node(i) for i in ids]
+            body: dict[str, Any] = {"data": {"nodes": nodes}}
+            missing = [i for i, n in zip(ids, nodes, strict=True) if n is None]
+            if missing:  # GitHub: null in place, and an error per id it cannot resolve
+                body["errors"] = [{"type": "NOT_FOUND", "path": ["nodes", ids.index(i)],
+                                   "message": f"Could not resolve to a node with the global id of '{i}'."}
+                                  for i in missing]
+            return self._json(200, body, resource="graphql")
         if "node(id:" in query:
             found = self.data.pr_by_node(str(variables.get("id")))
             if found is None:

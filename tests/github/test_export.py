@@ -268,6 +268,20 @@ def test_merged_by_and_closed_by_come_from_one_query_per_page(
     assert _single_reads(fake) == (0, 0)  # no per-PR reads
 
 
+def test_a_closers_query_that_cannot_resolve_a_node_falls_back_to_rest(
+    fake: FakeGitHub, gh_config: dict[str, Any], agent_root: Path
+) -> None:
+    """When GraphQL cannot resolve a pull request of a page, that page's closed PRs are read by REST instead
+    (the export does not fail), and still name who merged or closed them."""
+    fake.unresolvable.add(node_id("PullRequest", 100001))  # acme/api#1, on page 1 with #2
+    run = agent_export(agent_root, gh_config)
+    assert [p["error"] for p in run.integration["projects"]] == ["", "", "", ""]
+    prs = {p["identifier"]: p for p in run.objects["sourcecode.PullRequest"]}
+    assert prs["acme/api#1"]["merged_by_ref_id"] == node_id("User", 1002)
+    assert prs["acme/api#2"]["closed_by_ref_id"] == node_id("User", 1003)
+    assert _single_reads(fake) == (1, 1)  # api#1's pull request, api#2's issue
+
+
 def _single_reads(fake: FakeGitHub) -> tuple[int, int]:
     """Reads of one pull request, and of one issue."""
     return (sum(1 for r in fake.requests if re.search(r"/pulls/\d+$", r.path)),
