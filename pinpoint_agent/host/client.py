@@ -121,8 +121,11 @@ class IntegrationHost:
         # go-plugin >= 1.3 plugins send stdout/stderr through GRPCStdio and block when nobody reads it.
         self._stdio = StdioReader(channel, self.process)
         self._stub = pinpoint_pb2_grpc.IntegrationStub(channel)
-        resp = self._call("init", self._stub.Init, pb.InitRequest(agent_service_id=service_id,
-                                                                  display_name=self.key), timeout=timeout)
+        try:
+            resp = self._call("init", self._stub.Init, pb.InitRequest(agent_service_id=service_id,
+                                                                      display_name=self.key), timeout=timeout)
+        except NotSupportedError:
+            return  # a plugin without Init (UNIMPLEMENTED) dials the offer every call carries
         self._raise_wire_error(resp.error)
 
     # -- calls --------------------------------------------------------------------------------------

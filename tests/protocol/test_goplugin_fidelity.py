@@ -90,6 +90,17 @@ def test_each_call_gets_a_fresh_offer(tmp_path):
             assert len(host.callbacks.objects["sourcecode.Repo"]) == 3 * n  # type: ignore[attr-defined]
 
 
+def test_a_plugin_without_init_reaches_the_agent_through_the_call_offer(tmp_path):
+    """Init is optional: a plugin answering it UNIMPLEMENTED starts, and its Export dials the offer the call
+    carries."""
+    e = entry(objects=2)
+    agent = RecordingAgent()
+    with IntegrationHost.start(e, agent, root=tmp_path, argv=[sys.executable, str(PLUGIN)],
+                               env={**ENV, "GOPLUGIN_LIKE_NO_INIT": "1"}, start_timeout=20) as host:
+        host.export(CallConfig(integration=e), timeout=30)
+    assert len(agent.objects["sourcecode.Repo"]) == 2
+
+
 def _warm_target(tmp_path: Path, name: str, argv: list[str]) -> Target:
     """A target whose integrations folder holds ``bin/<name>``, started by the warm pool as an external plugin."""
     bindir = tmp_path / "plugins" / "bin"

@@ -88,6 +88,8 @@ class Integration(pinpoint_pb2_grpc.IntegrationServicer):
         self.init_id = 0
 
     def Init(self, request, context):  # noqa: N802
+        if os.environ.get("GOPLUGIN_LIKE_NO_INIT"):
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "method Init not implemented")
         self.init_id = request.agent_service_id  # remembered, dialed later (go-plugin allows 5 s)
         return pb.InitResponse(name="goplugin-like")
 
