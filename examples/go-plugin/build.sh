@@ -6,7 +6,8 @@
 #   examples/go-plugin/build.sh OUT_DIR     # writes OUT_DIR/bin/go-example (an --integrations-dir)
 # Debian ships the sources under /usr/share/gocode in GOPATH layout (no module proxy, no go.sum), so the build
 # runs in GOPATH mode (GO111MODULE=off) with a private GOPATH in front of /usr/share/gocode. The Go code of
-# the wire contract is generated from proto/pinpoint.proto on every build, as package pinpoint.example/pinpointv1.
+# the wire contract is generated from proto/pinpoint.proto on every build, as package pinpoint.example/pinpointv1;
+# CGO_ENABLED=0: a pure-Go binary, no C compiler needed.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -22,6 +23,6 @@ protoc -I "$repo/proto" \
   pinpoint.proto
 cp "$here/main.go" "$work/src/go-example/"
 cd "$work/src/go-example"
-GO111MODULE=off GOPATH="$work:/usr/share/gocode" GOFLAGS= GOPROXY=off \
+CGO_ENABLED=0 GO111MODULE=off GOPATH="$work:/usr/share/gocode" GOFLAGS= GOPROXY=off \
   go build -o "$out/bin/go-example" .
 echo "$out/bin/go-example"
