@@ -29,7 +29,7 @@ from typing import Any
 
 from integrations.github import endpoints as ep
 from integrations.github import models
-from integrations.github.client import GitHubClient, NotFound
+from integrations.github.client import GitHubClient
 from integrations.github.config import GitHubConfig
 from integrations.github.cursor import (
     PullRequestCursor,
@@ -38,7 +38,7 @@ from integrations.github.cursor import (
     server_time,
     updated_before,
 )
-from integrations.github.walks import RepoInfo, git_request, list_repos, member_nodes
+from integrations.github.walks import RepoInfo, add_closers, git_request, list_repos, member_nodes
 from integrations.sdk import (
     AgentClient,
     ConfigError,
@@ -227,7 +227,7 @@ class Exporter:
         )
         for page in pages:
             started = started or server_time(page.headers.get("date"))
-            self._closers(repo, page.items)
+            add_closers(self.client, repo, page.items, self.log)
             for pr in page.items:
                 self._pull_request(repo, batch, pr, outcome)
             page_no += 1
@@ -258,7 +258,8 @@ class Exporter:
                 new.etag = page.headers.get("etag", "") or cursor.etag
             if page.not_modified:
                 break
-            self._closers(repo, [pr for pr in page.items if not updated_before(pr.get("updated_at"), cursor.since)])
+            changed = [pr for pr in page.items if not updated_before(pr.get("updated_at"), cursor.since)]
+            add_closers(self.client, repo, changed, self.log)
             if self._walk_newest_first(repo, batch, page.items, cursor.since, outcome):
                 break
         new.since = new.since or cursor.since
@@ -273,40 +274,6 @@ class Exporter:
                 return True
             self._pull_request(repo, batch, pr, outcome)
         return False
-
-    def _closers(self, repo: RepoInfo, items: list[Any]) -> None:
-        """Adds ``merged_by`` and ``closed_by`` to the closed pull requests of a list page, which GitHub's list
-        leaves out: one GraphQL query for the page (up to 100 a query), or for pull requests without a node
-        id (older Enterprise servers) one REST read each (merged: the pull request; closed: its issue)."""
-        closed = [pr for pr in items if pr.get("state") == "closed" or pr.get("merged_at")]
-        by_node = {str(pr["node_id"]): pr for pr in closed if pr.get("node_id")}
-        ids = list(by_node)
-        answered: set[str] = set()
-        for start in range(0, len(ids), 100):
-            try:
-                data = self.client.graphql(ep.PULL_CLOSERS, {"ids": ids[start:start + 100]}) or {}
-            except NotFound as exc:  # a node GraphQL cannot resolve: read those pull requests by REST
-                self.log.warning("closers query failed; reading each pull request", error=str(exc))
-                continue
-            for node in data.get("nodes") or []:
-                pr = by_node.get(str((node or {}).get("id")))
-                if pr is None:
-                    continue
-                answered.add(str(pr["node_id"]))
-                events = ((node.get("timelineItems") or {}).get("nodes")) or []
-                if pr.get("merged_at"):
-                    pr["merged_by"] = models.actor_user(node.get("mergedBy"))
-                if events:
-                    pr["closed_by"] = models.actor_user((events[-1] or {}).get("actor"))
-        for pr in closed:
-            if pr.get("node_id") and str(pr["node_id"]) in answered:
-                continue
-            if pr.get("merged_at"):
-                full = self.client.get(ep.PULL.url(**repo.parts(number=pr["number"]))).data or {}
-                pr["merged_by"] = full.get("merged_by")
-            else:
-                issue = self.client.get(ep.ISSUE.url(**repo.parts(number=pr["number"]))).data or {}
-                pr["closed_by"] = issue.get("closed_by")
 
     def _stop(self, outcome: RepoOutcome) -> bool:
         return bool(self.cfg.stop_after_n) and len(outcome.prs) >= self.cfg.stop_after_n
