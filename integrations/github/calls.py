@@ -16,7 +16,7 @@ from integrations.github import endpoints as ep
 from integrations.github import models
 from integrations.github.client import GitHubClient, NotFound
 from integrations.github.config import GitHubConfig
-from integrations.github.walks import RepoInfo, git_request
+from integrations.github.walks import RepoInfo, add_closers, git_request
 from integrations.sdk import (
     AgentClient,
     ConfigError,
@@ -137,9 +137,12 @@ def pull_by_node(client: GitHubClient, ref_id: str) -> tuple[str, str, int]:
 
 
 def pull_request_object(client: GitHubClient, customer_id: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """The datamodel pull request of a full REST pull request (its repo from ``base.repo``), with commits."""
+    """The datamodel pull request of a full REST pull request (its repo from ``base.repo``), with commits and,
+    as the export has them, who merged or closed it."""
     repo_raw = raw["base"]["repo"]
     info = RepoInfo(repo_raw, models.repo(customer_id, repo_raw))
+    raw = dict(raw)
+    add_closers(client, info, [raw])  # a closed, unmerged PR: who closed it (the PR object does not say)
     shas = [
         str(c["sha"])
         for page in client.pages(ep.PULL_COMMITS.url(**info.parts(number=raw["number"])))
@@ -212,6 +215,8 @@ def webhook(
 def _with_base(payload: dict[str, Any], repo_raw: dict[str, Any]) -> dict[str, Any]:
     pr = dict(payload["pull_request"])
     pr["base"] = {**(pr.get("base") or {}), "repo": (pr.get("base") or {}).get("repo") or repo_raw}
+    if payload.get("action") == "closed" and "closed_by" not in pr:
+        pr["closed_by"] = payload.get("sender")  # who closed (or merged) it: the delivery's sender
     return pr
 
 

@@ -2,8 +2,9 @@
 
 An export reads like a walk over these: ``ORG_MEMBERS`` (GraphQL) -> ``ORG_REPOS`` -> per repo
 ``PULLS_CREATED`` (first sync, oldest first) or ``PULLS_UPDATED`` (later syncs, newest first until the
-cursor) -> per changed pull request ``PULL_COMMITS`` and ``PULL_REVIEWS`` -> per repo ``ISSUE_COMMENTS``
-and ``REVIEW_COMMENTS`` (``since`` the last sync).
+cursor) -> per page, who merged or closed its closed pull requests (``PULL_CLOSERS``, one GraphQL query; the
+list leaves that out) -> per changed pull request ``PULL_COMMITS`` and ``PULL_REVIEWS`` -> per repo
+``ISSUE_COMMENTS`` and ``REVIEW_COMMENTS`` (``since`` the last sync).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ PULLS_UPDATED = Endpoint(
     "/repos/{owner}/{repo}/pulls", {"state": "all", "sort": "updated", "direction": "desc"}
 )
 PULL = Endpoint("/repos/{owner}/{repo}/pulls/{number}")
+ISSUE = Endpoint("/repos/{owner}/{repo}/issues/{number}")  # a pull request's issue: ``closed_by``
 PULL_COMMITS = Endpoint("/repos/{owner}/{repo}/pulls/{number}/commits")
 PULL_REVIEWS = Endpoint("/repos/{owner}/{repo}/pulls/{number}/reviews")
 ISSUE_COMMENTS = Endpoint(
@@ -72,5 +74,26 @@ query($id: ID!) {
   node(id: $id) {
     ... on PullRequest { number repository { nameWithOwner } }
   }
+}
+"""
+
+# Who merged / closed pull requests of one list page (up to 100 node ids a query): the REST list omits
+# ``merged_by`` (and pulls have no ``closed_by``); reading each pull request would cost a request each.
+PULL_CLOSERS = """
+query($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    ... on PullRequest {
+      id
+      mergedBy { ...actor }
+      timelineItems(itemTypes: [CLOSED_EVENT], last: 1) { nodes { ... on ClosedEvent { actor { ...actor } } } }
+    }
+  }
+}
+fragment actor on Actor {
+  __typename login avatarUrl url
+  ... on User { id databaseId name }
+  ... on Bot { id databaseId }
+  ... on Mannequin { id databaseId }
+  ... on Organization { id databaseId name }
 }
 """

@@ -38,7 +38,7 @@ from integrations.github.cursor import (
     server_time,
     updated_before,
 )
-from integrations.github.walks import RepoInfo, git_request, list_repos, member_nodes
+from integrations.github.walks import RepoInfo, add_closers, git_request, list_repos, member_nodes
 from integrations.sdk import (
     AgentClient,
     ConfigError,
@@ -227,6 +227,7 @@ class Exporter:
         )
         for page in pages:
             started = started or server_time(page.headers.get("date"))
+            add_closers(self.client, repo, page.items, self.log)
             for pr in page.items:
                 self._pull_request(repo, batch, pr, outcome)
             page_no += 1
@@ -257,6 +258,8 @@ class Exporter:
                 new.etag = page.headers.get("etag", "") or cursor.etag
             if page.not_modified:
                 break
+            changed = [pr for pr in page.items if not updated_before(pr.get("updated_at"), cursor.since)]
+            add_closers(self.client, repo, changed, self.log)
             if self._walk_newest_first(repo, batch, page.items, cursor.since, outcome):
                 break
         new.since = new.since or cursor.since
@@ -290,8 +293,7 @@ class Exporter:
         obj = models.pull_request(self.cust, repo.obj, pr, [str(c["sha"]) for c in commits])
         pr_id = obj["id"]
         met: list[dict[str, Any] | None] = [pr.get("user")]  # null: a deleted account, the ghost user
-        if pr.get("merged_by"):
-            met.append(pr["merged_by"])
+        met.extend(pr[k] for k in ("merged_by", "closed_by") if pr.get(k))
         for c in commits:
             batch.session("sourcecode.PullRequestCommit").send(
                 models.pr_commit(self.cust, repo.obj, pr_id, c)

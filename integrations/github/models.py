@@ -6,12 +6,18 @@ ids computed from them stay the same: users ``ids.user_id``, repos ``ids.repo_id
 formula over their own ref id (``values(customer_id, ref_id, ref_type, repo_id)``). Every object ends with
 ``hashcode`` computed over the others (``ids.hashcode``).
 
-A deleted account (GitHub answers ``null`` for the user) is the special ``ghost`` user; commits made by
-GitHub itself (``noreply@github.com``) link to the ``github-noreply`` bot user.
+A payload without ``node_id`` (older Enterprise servers) gets the legacy node id GitHub derives from the
+object's type and numeric id (``legacy_node_id``), the same id GraphQL and newer payloads carry, so one
+person (or pull request) has one ref id whichever payload named it.
+
+A deleted account (GitHub answers ``null`` for the user, or its ``ghost`` account) is the special ``ghost``
+user; commits made by GitHub itself (``noreply@github.com``) link to the ``github-noreply`` bot user.
+Accounts of ``type: Bot``, logins ending ``[bot]`` and GitHub's ``web-flow`` committer are bots.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from integrations.github.cursor import parse_time
@@ -21,6 +27,20 @@ REF_TYPE = "github"
 GHOST_REF_ID = "MDQ6VXNlcjEwMTM3"  # GitHub's "ghost" account (id 10137) that deleted users' content moves to
 NOREPLY_REF_ID = "github-noreply"
 NOREPLY_EMAIL = "noreply@github.com"
+BOT_LOGINS = frozenset({"web-flow"})  # GitHub's committer of web edits and merges: a type "User" account
+ACTOR_TYPES = frozenset({"User", "Bot", "Organization", "Mannequin", "EnterpriseUserAccount"})
+
+
+def legacy_node_id(kind: str, number: object) -> str:
+    """GitHub's legacy global node id: base64 of ``0<len(kind)>:<kind><id>`` (``MDQ6VXNlcjE=``, User 1)."""
+    return base64.b64encode(f"0{len(kind)}:{kind}{number}".encode()).decode()
+
+
+def node_ref(obj: dict[str, Any], kind: str) -> str:
+    """An object's ref id: its ``node_id``, else the legacy node id of its numeric ``id``."""
+    if obj.get("node_id"):
+        return str(obj["node_id"])
+    return legacy_node_id(kind, obj["id"])
 
 
 def finish(obj: dict[str, Any]) -> dict[str, Any]:
@@ -49,9 +69,30 @@ def _base(cust: str, oid: str, ref_id: str) -> dict[str, Any]:
 # -- users ------------------------------------------------------------------------------------------------
 def user_ref(user: dict[str, Any] | None) -> str:
     """The ref id of a REST user object; ``null`` (deleted account) is the ghost user."""
-    if not user:
+    if not user or not (user.get("node_id") or user.get("id")):
         return GHOST_REF_ID
-    return str(user.get("node_id") or user.get("id") or GHOST_REF_ID)
+    kind = str(user.get("type") or "User")
+    return node_ref(user, kind if kind in ACTOR_TYPES else "User")
+
+
+def is_bot(user: dict[str, Any]) -> bool:
+    login = str(user.get("login") or "")
+    return user.get("type") == "Bot" or login.endswith("[bot]") or login in BOT_LOGINS
+
+
+def actor_user(actor: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A GraphQL ``Actor`` (``__typename``, ``id``, ``databaseId``, ``login``, …) as REST's short user."""
+    if not actor:
+        return None
+    return {
+        "login": actor.get("login"),
+        "id": actor.get("databaseId"),
+        "node_id": actor.get("id"),
+        "type": actor.get("__typename") or "User",
+        "name": actor.get("name"),
+        "avatar_url": actor.get("avatarUrl"),
+        "html_url": actor.get("url"),
+    }
 
 
 def _user(
@@ -89,9 +130,9 @@ def member_user(cust: str, node: dict[str, Any]) -> dict[str, Any]:
 
 def rest_user(cust: str, user: dict[str, Any] | None) -> dict[str, Any]:
     """A user met in a pull request, review, comment or commit (REST's short user object)."""
-    if not user:
+    if not user or user_ref(user) == GHOST_REF_ID:
         return ghost_user(cust)
-    kind = "BOT" if user.get("type") == "Bot" else "HUMAN"
+    kind = "BOT" if is_bot(user) else "HUMAN"
     return _user(
         cust,
         user_ref(user),
@@ -157,7 +198,7 @@ def commit_users(cust: str, commit: dict[str, Any]) -> list[dict[str, Any]]:
 
 # -- repos and pull requests --------------------------------------------------------------------------------
 def repo(cust: str, r: dict[str, Any]) -> dict[str, Any]:
-    ref = str(r.get("node_id") or r["id"])
+    ref = node_ref(r, "Repository")
     return finish(
         {
             **_base(cust, repo_id(cust, REF_TYPE, ref), ref),
@@ -174,20 +215,25 @@ def repo(cust: str, r: dict[str, Any]) -> dict[str, Any]:
 
 
 def pr_ref(pr: dict[str, Any]) -> str:
-    return str(pr.get("node_id") or pr["id"])
+    return node_ref(pr, "PullRequest")
 
 
 def pull_request(
     cust: str, repo_obj: dict[str, Any], pr: dict[str, Any], commit_shas: list[str]
 ) -> dict[str, Any]:
-    """A pull request from the REST list/get object; ``commit_shas`` from its commits, oldest first."""
+    """A pull request from the REST list/get object; ``commit_shas`` from its commits, oldest first.
+
+    ``merged_by`` and ``closed_by`` are read from ``pr`` (REST's single pull request has ``merged_by``, the
+    issue has ``closed_by``; the export adds both to list items, which carry neither). A pull request that
+    is merged or closed but whose closer is ``null`` was closed by a since-deleted account: the ghost."""
     ref = pr_ref(pr)
     rid = repo_obj["id"]
     merged = bool(pr.get("merged_at")) or bool(pr.get("merged"))
     closed = pr.get("state") == "closed"
     merge_sha = str(pr.get("merge_commit_sha") or "") if merged else ""
     head = pr.get("head") or {}
-    merged_by = pr.get("merged_by")
+    merged_by = _closer_ref(pr, "merged_by") if merged else ""
+    closed_by = (_closer_ref(pr, "closed_by") or merged_by) if closed or merged else ""
     return finish(
         {
             **_base(cust, pull_request_id(cust, ref, REF_TYPE, rid), ref),
@@ -208,7 +254,8 @@ def pull_request(
             "merged_date": date(pr.get("merged_at")),
             "merge_sha": merge_sha,
             "merge_commit_id": commit_id(cust, merge_sha, REF_TYPE, rid) if merge_sha else "",
-            "merged_by_ref_id": user_ref(merged_by) if merged_by else "",
+            "merged_by_ref_id": merged_by,
+            "closed_by_ref_id": closed_by,
             "branch_name": str(head.get("ref") or ""),
             "last_commit_sha": str(head.get("sha") or ""),
             "created_by_ref_id": user_ref(pr.get("user")),
@@ -216,6 +263,11 @@ def pull_request(
             "commit_ids": [commit_id(cust, sha, REF_TYPE, rid) for sha in commit_shas],
         }
     )
+
+
+def _closer_ref(pr: dict[str, Any], key: str) -> str:
+    """``""`` when the payload does not say who (the key is absent); the ghost when GitHub says ``null``."""
+    return user_ref(pr[key]) if key in pr else ""
 
 
 def pr_commit(cust: str, repo_obj: dict[str, Any], pr_id: str, c: dict[str, Any]) -> dict[str, Any]:
@@ -239,7 +291,7 @@ def pr_commit(cust: str, repo_obj: dict[str, Any], pr_id: str, c: dict[str, Any]
 
 
 def review(cust: str, repo_obj: dict[str, Any], pr_id: str, r: dict[str, Any]) -> dict[str, Any]:
-    ref = str(r.get("node_id") or r["id"])
+    ref = node_ref(r, "PullRequestReview")
     rid = repo_obj["id"]
     return finish(
         {
@@ -256,7 +308,7 @@ def review(cust: str, repo_obj: dict[str, Any], pr_id: str, r: dict[str, Any]) -
 
 def comment(cust: str, repo_obj: dict[str, Any], pr_id: str, c: dict[str, Any]) -> dict[str, Any]:
     """An issue comment on a pull request (conversation) or a review comment (on the diff)."""
-    ref = str(c.get("node_id") or c["id"])
+    ref = node_ref(c, "PullRequestReviewComment" if "pull_request_url" in c else "IssueComment")
     rid = repo_obj["id"]
     return finish(
         {

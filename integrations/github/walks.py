@@ -1,4 +1,5 @@
-"""The list walks both the export and the interactive calls use: members, repos, and a repo's git request."""
+"""The list walks both the export and the interactive calls use: members, repos, who merged or closed pull
+requests, and a repo's git request."""
 
 from __future__ import annotations
 
@@ -67,6 +68,45 @@ def list_repos(
         for page in client.pages(ep.ORG_REPOS.url(org=cfg.organization), ep.ORG_REPOS.query()):
             raws.extend(r for r in page.items if cfg.wants_repo(str(r.get("full_name", ""))))
     return [RepoInfo(r, models.repo(customer_id, r)) for r in raws]
+
+
+def add_closers(client: GitHubClient, repo: RepoInfo, items: list[Any], log: Any = None) -> None:
+    """Adds ``merged_by`` / ``closed_by`` to the merged / closed pull requests among ``items`` that lack them
+    (GitHub's list carries neither): one GraphQL query for up to 100 of them, or, for pull requests without a
+    node id (older Enterprise servers) or that GraphQL cannot resolve, one REST read each (merged: the pull
+    request; closed: its issue). Changes ``items`` in place."""
+    wanted = [pr for pr in items
+              if ("merged_by" not in pr if pr.get("merged_at") else
+                  pr.get("state") == "closed" and "closed_by" not in pr)]
+    by_node = {str(pr["node_id"]): pr for pr in wanted if pr.get("node_id")}
+    ids = list(by_node)
+    answered: set[str] = set()
+    for start in range(0, len(ids), 100):
+        try:
+            data = client.graphql(ep.PULL_CLOSERS, {"ids": ids[start:start + 100]}) or {}
+        except NotFound as exc:  # a node GraphQL cannot resolve: read those pull requests by REST
+            if log is not None:
+                log.warning("closers query failed; reading each pull request", error=str(exc))
+            continue
+        for node in data.get("nodes") or []:
+            pr = by_node.get(str((node or {}).get("id")))
+            if pr is None:
+                continue
+            answered.add(str(pr["node_id"]))
+            events = ((node.get("timelineItems") or {}).get("nodes")) or []
+            if pr.get("merged_at"):
+                pr["merged_by"] = models.actor_user(node.get("mergedBy"))
+            if events:
+                pr["closed_by"] = models.actor_user((events[-1] or {}).get("actor"))
+    for pr in wanted:
+        if str(pr.get("node_id") or "") in answered:
+            continue
+        if pr.get("merged_at"):
+            full = client.get(ep.PULL.url(**repo.parts(number=pr["number"]))).data or {}
+            pr["merged_by"] = full.get("merged_by")
+        else:
+            issue = client.get(ep.ISSUE.url(**repo.parts(number=pr["number"]))).data or {}
+            pr["closed_by"] = issue.get("closed_by")
 
 
 def git_request(repo: RepoInfo, prs: list[GitPullRequest], token: str) -> GitRepoRequest:

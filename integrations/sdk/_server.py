@@ -44,10 +44,17 @@ class _Servicer(pinpoint_pb2_grpc.IntegrationServicer):
         self.integration = integration
         self.broker = broker
         self.agent: AgentClient | None = None
+        self._agent_lock = threading.Lock()  # calls of a warm plugin run in parallel
         self.log = get_logger()
 
     def _context(self, config: pb.CallConfig) -> Context:
         call = CallConfig.from_proto(config)
+        if self.agent is None and config.agent_service_id:
+            # The SDK keeps one connection for the process (dialed in Init); the host offers the Agent service
+            # afresh with every call, for plugins that dial per call, and so a late first dial still works.
+            with self._agent_lock:
+                if self.agent is None:
+                    self.agent = AgentClient(self.broker.dial(config.agent_service_id))
         return Context(call.integration, call.customer_id, call.reprocess_historical, self.agent, self.log)
 
     def _run(self, what: str, fn: Callable[[], Any], make: Callable[..., Any]) -> Any:

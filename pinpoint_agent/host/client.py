@@ -3,10 +3,14 @@
     with IntegrationHost.start(entry, callbacks, root=root) as host:
         result = host.export(call_config, timeout=…, idle_timeout=…, cancel=event)
 
-Starting does the handshake, the gRPC health check (service ``plugin``), offers the Agent callback service
-through the go-plugin broker and calls ``Init``. Each call waits on a future while watching the process,
-the cancel event, the deadline and the time since the last callback; on any failure the process is
-stopped and the error names the integration. gRPC errors are translated here and nowhere else.
+Starting does the handshake, the gRPC health check (service ``plugin``), starts reading go-plugin's stdio
+stream where the plugin offers one, offers the Agent callback service through the go-plugin broker and calls
+``Init``. The Agent service is offered afresh (a new broker id in ``CallConfig.agent_service_id``) before
+every later call too: in go-plugin an offer serves one dial within 5 s, so a Go plugin that dials per call,
+late, or on a warm process reaches the agent as it would under a go-plugin host. Each call waits on a future
+while watching the process, the cancel event, the deadline and the time since the last callback; on any
+failure the process is stopped and the error names the integration. gRPC errors are translated here and
+nowhere else (``UNIMPLEMENTED`` is "not supported", as the SDK answers for what an integration lacks).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pinpoint_agent.errors import (
     FatalError,
+    NotSupportedError,
     PinpointError,
     PluginError,
     PluginStartError,
@@ -32,6 +37,7 @@ from pinpoint_agent.errors import (
 )
 from pinpoint_agent.host.callbacks import AgentServicer, Callbacks
 from pinpoint_agent.host.process import START_TIMEOUT, PluginProcess, resolve_command
+from pinpoint_agent.host.stdio import StdioReader
 from pinpoint_agent.protocol import (
     CallConfig,
     ExportResult,
@@ -67,6 +73,8 @@ class IntegrationHost:
         self._server = server
         self._channel: grpc.Channel | None = None
         self._broker: HostBroker | None = None
+        self._stdio: StdioReader | None = None
+        self._callbacks_lock = threading.Lock()  # calls with callbacks of their own run one at a time
         self._closed = False
 
     @classmethod
@@ -99,7 +107,7 @@ class IntegrationHost:
         # Offered first: the address travels on the broker stream while the health check runs, so the
         # plugin has it when Init asks it to dial (offered after the check, Init waited 4-9 ms for it).
         self._broker = HostBroker(channel)
-        service_id = self._broker.offer("tcp", self._server.address)
+        service_id = self._offer()
         try:
             status = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service="plugin"), timeout=timeout, wait_for_ready=True).status
@@ -110,14 +118,30 @@ class IntegrationHost:
         if status != health_pb2.HealthCheckResponse.SERVING:
             name = health_pb2.HealthCheckResponse.ServingStatus.Name(status)
             raise PluginStartError(self.key, f"health check says {name}")
+        # go-plugin >= 1.3 plugins send stdout/stderr through GRPCStdio and block when nobody reads it.
+        self._stdio = StdioReader(channel, self.process)
         self._stub = pinpoint_pb2_grpc.IntegrationStub(channel)
-        resp = self._call("init", self._stub.Init, pb.InitRequest(agent_service_id=service_id,
-                                                                  display_name=self.key), timeout=timeout)
+        try:
+            resp = self._call("init", self._stub.Init, pb.InitRequest(agent_service_id=service_id,
+                                                                      display_name=self.key), timeout=timeout)
+        except NotSupportedError:
+            return  # a plugin without Init (UNIMPLEMENTED) dials the offer every call carries
         self._raise_wire_error(resp.error)
 
     # -- calls --------------------------------------------------------------------------------------
+    def _offer(self) -> int:
+        """A fresh broker id for the Agent service, its ConnInfo already on the way to the plugin."""
+        assert self._broker is not None
+        return self._broker.offer("tcp", self._server.address)
+
+    def _config(self, config: CallConfig) -> pb.CallConfig:
+        msg = config.to_proto()
+        msg.agent_service_id = self._offer()
+        return msg
+
     def _call(self, what: str, method: Any, request: Any, *, timeout: float | None = None,
-              idle_timeout: float | None = None, cancel: threading.Event | None = None) -> Any:
+              idle_timeout: float | None = None, cancel: threading.Event | None = None,
+              unsupported: str | None = None) -> Any:
         future = method.future(request)
         started = time.monotonic()
         self.servicer.last_activity = started
@@ -133,6 +157,8 @@ class IntegrationHost:
                                                                       grpc.StatusCode.CANCELLED):
                     if self.process.exited() is not None or _wait_exit(self.process, 1.0):
                         raise self.process.crash_error(what) from exc
+                if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    raise NotSupportedError(f"{self.entry.name} does not support {unsupported or what}") from exc
                 raise PluginError(self.key, f"{what} failed: {_rpc_text(exc)}") from exc
             now = time.monotonic()
             if cancel is not None and cancel.is_set():
@@ -157,36 +183,48 @@ class IntegrationHost:
             raise exc
 
     def export(self, config: CallConfig, *, timeout: float | None = None, idle_timeout: float | None = None,
-               cancel: threading.Event | None = None) -> ExportResult:
-        resp = self._call("export", self._stub.Export, pb.ExportRequest(config=config.to_proto()),
+               cancel: threading.Event | None = None, callbacks: Callbacks | None = None) -> ExportResult:
+        """``callbacks``: answer this export's callbacks with these instead of the host's own (a warm
+        plugin serving one export after another, each with its own sessions). The callback service is one per
+        host, so such exports run one at a time, and other calls made meanwhile are answered by them too."""
+        if callbacks is not None:
+            with self._callbacks_lock:
+                saved, self.servicer.callbacks = self.servicer.callbacks, callbacks
+                try:
+                    return self.export(config, timeout=timeout, idle_timeout=idle_timeout, cancel=cancel)
+                finally:
+                    self.servicer.callbacks = saved
+        resp = self._call("export", self._stub.Export, pb.ExportRequest(config=self._config(config)),
                           timeout=timeout, idle_timeout=idle_timeout, cancel=cancel)
         self._raise_wire_error(resp.error)
         return ExportResult.from_proto(resp)
 
     def validate_config(self, config: CallConfig, *, timeout: float | None = None) -> ValidateResult:
         resp = self._call("validate-config", self._stub.ValidateConfig,
-                          pb.ValidateConfigRequest(config=config.to_proto()), timeout=timeout)
+                          pb.ValidateConfigRequest(config=self._config(config)), timeout=timeout)
         self._raise_wire_error(resp.error)
         return ValidateResult.from_proto(resp)
 
     def onboard_export(self, config: CallConfig, object_type: OnboardObjectType, *,
                        timeout: float | None = None) -> OnboardResult:
         resp = self._call("onboard-export", self._stub.OnboardExport,
-                          pb.OnboardExportRequest(config=config.to_proto(), object_type=int(object_type)),  # type: ignore[arg-type]
-                          timeout=timeout)
+                          pb.OnboardExportRequest(config=self._config(config), object_type=int(object_type)),  # type: ignore[arg-type]
+                          timeout=timeout, unsupported=f"onboarding {object_type.name.lower()}")
         self._raise_wire_error(resp.error)
         return OnboardResult.from_proto(resp)
 
     def mutate(self, config: CallConfig, fn: str, data: Any, *, timeout: float | None = None) -> MutateResult:
         resp = self._call("mutate", self._stub.Mutate, pb.MutateRequest(
-            config=config.to_proto(), fn=fn, data_json=orjson.dumps(data)), timeout=timeout)
+            config=self._config(config), fn=fn, data_json=orjson.dumps(data)), timeout=timeout,
+            unsupported=f"mutation {fn}")
         self._raise_wire_error(resp.error)
         return MutateResult.from_proto(resp)
 
     def webhook(self, config: CallConfig, headers: dict[str, str], body: bytes, *,
                 timeout: float | None = None) -> WebhookResult:
         resp = self._call("webhook", self._stub.Webhook, pb.WebhookRequest(
-            config=config.to_proto(), headers_json=orjson.dumps(headers), body=body), timeout=timeout)
+            config=self._config(config), headers_json=orjson.dumps(headers), body=body), timeout=timeout,
+            unsupported="webhooks")
         self._raise_wire_error(resp.error)
         return WebhookResult.from_proto(resp)
 
@@ -214,6 +252,8 @@ class IntegrationHost:
                 pass  # go-plugin stops before answering; UNAVAILABLE is success here
         if self._broker is not None:
             self._broker.close()
+        if self._stdio is not None:
+            self._stdio.close()  # before the log file closes: the plugin's last lines may be in flight
         code = self.process.stop()
         if self._channel is not None:
             self._channel.close()

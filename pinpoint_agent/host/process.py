@@ -1,9 +1,10 @@
 """Starting, watching and reaping one integration process.
 
 ``PluginProcess`` owns the child: the magic cookie in its environment, the handshake read from its
-stdout with a start timeout, its stderr copied line by line into ``<root>/logs/integrations/<key>`` and into
-the agent's log, and a stop that asks ``GRPCController/Shutdown`` first, then SIGTERM, then SIGKILL on the
-whole process group. ``stop()`` is safe to call on every path and more than once.
+stdout with a start timeout, its stderr (and go-plugin's stdio stream, see ``stdio``) copied line by line into
+``<root>/logs/integrations/<key>`` and into the agent's log at the level each line carries (``plugin_log``),
+and a stop that asks ``GRPCController/Shutdown`` first, then SIGTERM, then SIGKILL on the whole process group.
+``stop()`` is safe to call on every path and more than once.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import threading
 from pathlib import Path
 from typing import IO
 
-import orjson
 import structlog
 
 from pinpoint_agent.errors import ConfigError, PluginCrashed, PluginStartError
+from pinpoint_agent.host.plugin_log import crash_start, parse_line
 from pinpoint_agent.protocol import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, Handshake, parse_handshake
 from pinpoint_agent.protocol.handshake import HandshakeError
 
@@ -31,6 +32,7 @@ log = structlog.get_logger(__name__)
 START_TIMEOUT = 30.0
 STOP_GRACE = 3.0
 STDERR_TAIL = 40
+CRASH_LINES = 40  # of a crash report (a panic's goroutine dump can run to thousands)
 
 
 def resolve_command(name: str, integrations_dir: Path | None) -> list[str]:
@@ -56,6 +58,8 @@ class PluginProcess:
         self.key = display_key
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
         self.saw_traceback = False
+        self.crash_report: list[str] = []  # the first crash report seen (panic, fatal error, traceback)
+        self._line_lock = threading.Lock()  # stderr and the stdio stream feed the same log
         self._log_file: IO[bytes] | None = None
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -102,30 +106,26 @@ class PluginProcess:
 
     def _pump_stderr(self, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
-            self._write_log(raw)
-            line = raw.decode(errors="replace").rstrip("\n")
-            self.stderr_tail.append(line)
-            self._relog(line)
+            self.take_line(raw.decode(errors="replace").rstrip("\n"))
 
-    def _relog(self, line: str) -> None:
-        if line.startswith("{"):
-            try:
-                event = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                event = None
-            if isinstance(event, dict):
-                level = str(event.pop("level", "info")).lower()
-                msg = str(event.pop("event", ""))
-                event.pop("timestamp", None)
-                if event.get("exception"):
-                    self.saw_traceback = True
-                event.pop("integration", None)
-                emit = getattr(log, level if level in ("debug", "info", "warning", "error", "critical") else "info")
-                emit(msg, integration=self.key, **event)
-                return
-        if line.startswith("Traceback (most recent call last)") or line.startswith("panic:"):
+    def take_line(self, line: str, stream: str = "stderr") -> None:
+        """One line the plugin logged: into its log file, the crash tail, and the agent's log."""
+        with self._line_lock:
+            self._write_log((line if stream == "stderr" else f"[{stream}] {line}").encode() + b"\n")
+            self.stderr_tail.append(line)
+            if self.crash_report:
+                if len(self.crash_report) < CRASH_LINES:
+                    self.crash_report.append(line)
+            elif (kind := crash_start(line)) is not None:
+                self.saw_traceback = True
+                if kind == "go":  # its cause heads the report; a Python traceback's ends it (the tail)
+                    self.crash_report.append(line)
+        entry = parse_line(line)
+        if entry.traceback:
             self.saw_traceback = True
-        log.info(line, integration=self.key, stream="stderr")
+        if stream != "stderr":
+            entry.fields["stream"] = stream
+        getattr(log, entry.level)(entry.message, integration=self.key, **entry.fields)
 
     def _write_log(self, data: bytes) -> None:
         f = self._log_file
@@ -162,7 +162,9 @@ class PluginProcess:
         return self.proc.poll()
 
     def tail_text(self, n: int = 15) -> str:
-        tail = list(self.stderr_tail)[-n:]
+        """A Go crash report from its first line when one was seen (a panic's tail is only goroutine
+        frames), else the last ``n`` lines."""
+        tail = list(self.crash_report) or list(self.stderr_tail)[-n:]
         return ("\n" + "\n".join(tail)) if tail else ""
 
     def crash_error(self, context: str) -> PluginCrashed:

@@ -1,14 +1,17 @@
 """go-plugin's GRPCBroker, both ends.
 
 The plugin serves ``plugin.GRPCBroker/StartStream``; the host opens that stream and sends
-``ConnInfo{service_id, network, address}`` for each service it offers (here: the Agent callback service).
-The plugin's ``dial(service_id)`` waits (5 s, as go-plugin) for that ConnInfo and connects without TLS.
+``ConnInfo{service_id, network, address}`` for each service it offers (here: the Agent callback service,
+offered afresh before every call that may call back). The plugin side keeps go-plugin's rules, so the
+project's own plugins and tests meet what a Go plugin meets: a ConnInfo is taken by one ``dial`` only and is
+dropped 5 s after it arrived; ``dial(service_id)`` waits up to 5 s for it and connects without TLS.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -23,8 +26,9 @@ DIAL_TIMEOUT = 5.0
 class PluginBroker(plugin_pb2_grpc.GRPCBrokerServicer):
     """Plugin side: records what the host offers and dials it on request."""
 
-    def __init__(self) -> None:
-        self._offers: dict[int, plugin_pb2.ConnInfo] = {}
+    def __init__(self, *, hold: float = DIAL_TIMEOUT) -> None:
+        self.hold = hold  # how long an offer waits for its dial (go-plugin: 5 s)
+        self._offers: dict[int, tuple[plugin_pb2.ConnInfo, float]] = {}
         self._cond = threading.Condition()
 
     def StartStream(  # noqa: N802 (gRPC method name)
@@ -32,15 +36,34 @@ class PluginBroker(plugin_pb2_grpc.GRPCBrokerServicer):
     ) -> Iterator[plugin_pb2.ConnInfo]:
         for info in request_iterator:
             with self._cond:
-                self._offers[info.service_id] = info
+                self._prune()  # a plugin that keeps one connection never dials the later offers
+                self._offers[info.service_id] = (info, time.monotonic())
                 self._cond.notify_all()
         return iter(())
 
+    def _prune(self) -> None:
+        now = time.monotonic()
+        for sid in [s for s, (_, at) in self._offers.items() if now - at > self.hold]:
+            del self._offers[sid]  # go-plugin forgets an offer nobody dialed within 5 s
+
+    def _take(self, service_id: int) -> plugin_pb2.ConnInfo | None:
+        self._prune()
+        offer = self._offers.pop(service_id, None)
+        return offer[0] if offer is not None else None
+
     def dial(self, service_id: int, timeout: float = DIAL_TIMEOUT) -> grpc.Channel:
+        """Connects to the host service offered as ``service_id``; each offer serves one dial."""
+        found: list[plugin_pb2.ConnInfo] = []
         with self._cond:
-            if not self._cond.wait_for(lambda: service_id in self._offers, timeout):
+            def take() -> bool:
+                info = self._take(service_id)
+                if info is not None:
+                    found.append(info)
+                return bool(found)
+
+            if not self._cond.wait_for(take, timeout):
                 raise FatalError(f"timeout waiting for connection info for broker service {service_id}")
-            info = self._offers[service_id]
+        info = found[0]
         target = Handshake(info.network, info.address).target
         return grpc.insecure_channel(target, options=GRPC_OPTIONS)
 

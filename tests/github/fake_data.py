@@ -1,5 +1,10 @@
 """The fake organization ``acme``: users, repos, pull requests, commits, reviews and comments, shaped like
-GitHub's REST v3 documented responses (the fields a client reads, and a few it does not)."""
+GitHub's REST v3 documented responses (the fields a client reads, and a few it does not).
+
+Lists carry GitHub's list shapes, including what they leave out: a pull request in ``GET /pulls`` has no
+``merged``, ``merged_by``, ``mergeable`` or counts (``comments``, ``commits``, ``additions``…); only the single
+pull request (``pr_full``) has them, and only its issue (``issue``) has ``closed_by``. Who merged or closed each
+pull request is in ``FakeRepo.closers`` (``None``: an account deleted since, which GitHub shows as null)."""
 
 from __future__ import annotations
 
@@ -60,6 +65,7 @@ class FakeRepo:
     review_comments: list[dict[str, Any]] = field(default_factory=list)
     commits: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    closers: dict[int, str | None] = field(default_factory=dict)  # merged or closed pull request -> login
     archived: bool = False
 
     @property
@@ -105,6 +111,20 @@ class FakeData:
             "type": "Bot" if u.bot else "User",
             "site_admin": False,
         }
+
+    def actor(self, login: str | None) -> dict[str, Any] | None:
+        """A GraphQL ``Actor`` as the PULL_CLOSERS query selects it."""
+        if login is None:
+            return None
+        u = BY_LOGIN[login]
+        kind = "Bot" if u.bot else "User"
+        node: dict[str, Any] = {
+            "__typename": kind, "login": u.login, "id": node_id(kind, u.id), "databaseId": u.id,
+            "avatarUrl": f"https://avatars.example/u/{u.id}?v=4", "url": f"{self.base}/{u.login}",
+        }
+        if not u.bot:
+            node["name"] = u.name or None
+        return node
 
     def member_node(self, u: FakeUser) -> dict[str, Any]:
         return {
@@ -174,11 +194,26 @@ class FakeData:
         merged = n % 3 == 1
         closed = merged or n % 3 == 2
         commits = [self._commit(repo, n, i) for i in range(2)]
+        if merged:
+            repo.closers[n] = "bob" if n == 1 else "alice"
+        elif closed:
+            repo.closers[n] = "carol" if n == 2 else None  # None: closed by an account deleted since
+        pr_url = f"{self.api}/repos/{repo.full_name}/pulls/{n}"
+        issue_url = f"{self.api}/repos/{repo.full_name}/issues/{n}"
+        html = f"{self.base}/{repo.full_name}/pull/{n}"
         pr: dict[str, Any] = {
-            "url": f"{self.api}/repos/{repo.full_name}/pulls/{n}",
+            "url": pr_url,
             "id": pid,
             "node_id": node_id("PullRequest", pid),
-            "html_url": f"{self.base}/{repo.full_name}/pull/{n}",
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "issue_url": issue_url,
+            "commits_url": f"{pr_url}/commits",
+            "review_comments_url": f"{pr_url}/comments",
+            "review_comment_url": f"{self.api}/repos/{repo.full_name}/pulls/comments{{/number}}",
+            "comments_url": f"{issue_url}/comments",
+            "statuses_url": f"{self.api}/repos/{repo.full_name}/statuses/{commits[-1]['sha']}",
             "number": n,
             "state": "closed" if closed else "open",
             "locked": False,
@@ -192,14 +227,24 @@ class FakeData:
             "merged_at": iso(updated) if merged else None,
             "merge_commit_sha": sha(repo.name, n, "merge"),
             "draft": n == 2,
-            "head": {"label": f"{ORG}:feature-{n}", "ref": f"feature-{n}", "sha": commits[-1]["sha"]},
+            "milestone": None,
+            "active_lock_reason": None,
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [],
+            "requested_teams": [],
+            "head": {"label": f"{ORG}:feature-{n}", "ref": f"feature-{n}", "sha": commits[-1]["sha"],
+                     "user": self.user("alice"), "repo": self.repo(repo.name)},
             "base": {
                 "label": f"{ORG}:main",
                 "ref": "main",
                 "sha": sha(repo.name, "main"),
+                "user": None,
                 "repo": self.repo(repo.name),
             },
+            "_links": {"self": {"href": pr_url}, "html": {"href": html}, "issue": {"href": issue_url}},
             "author_association": "MEMBER",
+            "auto_merge": None,
         }
         repo.prs.append(pr)
         repo.commits[n] = commits
@@ -301,8 +346,11 @@ class FakeData:
         pr.update(
             {
                 "merged": merged,
-                "merged_by": self.user("alice") if merged else None,
+                "merged_by": self.user(self.repos[repo_name].closers.get(number)) if merged else None,
                 "mergeable": None,
+                "rebaseable": None,
+                "mergeable_state": "unknown",
+                "maintainer_can_modify": False,
                 "comments": 1,
                 "review_comments": 0,
                 "commits": 2,
@@ -312,6 +360,49 @@ class FakeData:
             }
         )
         return pr
+
+    def issue(self, repo_name: str, number: int) -> dict[str, Any]:
+        """A pull request's issue (``GET /issues/{number}``): the one place REST says who closed it."""
+        pr = self.find_pr(repo_name, number)
+        closed = pr["state"] == "closed"
+        return {
+            "url": pr["issue_url"],
+            "id": pr["id"] + 7_000_000,
+            "node_id": node_id("Issue", pr["id"] + 7_000_000),
+            "number": number,
+            "title": pr["title"],
+            "user": pr["user"],
+            "labels": pr["labels"],
+            "state": pr["state"],
+            "locked": False,
+            "assignee": None,
+            "assignees": [],
+            "milestone": None,
+            "comments": 1,
+            "created_at": pr["created_at"],
+            "updated_at": pr["updated_at"],
+            "closed_at": pr["closed_at"],
+            "closed_by": self.user(self.repos[repo_name].closers.get(number)) if closed else None,
+            "author_association": "MEMBER",
+            "body": pr["body"],
+            "html_url": pr["html_url"],
+            "pull_request": {"url": pr["url"], "html_url": pr["html_url"], "diff_url": pr["diff_url"],
+                             "patch_url": pr["patch_url"], "merged_at": pr["merged_at"]},
+        }
+
+    def closers_node(self, nid: str) -> dict[str, Any] | None:
+        """A pull request node as the PULL_CLOSERS GraphQL query selects it."""
+        found = self.pr_by_node(nid)
+        if found is None:
+            return None
+        name, pr = found
+        login = self.repos[name].closers.get(pr["number"])
+        closed = pr["state"] == "closed"
+        return {
+            "id": nid,
+            "mergedBy": self.actor(login) if pr["merged_at"] else None,
+            "timelineItems": {"nodes": [{"actor": self.actor(login)}] if closed else []},
+        }
 
     def find_pr(self, repo_name: str, number: int) -> dict[str, Any]:
         return self.repos[repo_name].prs[number - 1]

@@ -67,6 +67,8 @@ class FakeGitHub:
         self.requests: list[Recorded] = []
         self.failures: list[Failure] = []
         self.gone: set[str] = set()  # repos that answer 404 (deleted mid-export)
+        self.node_ids = True  # False: REST payloads without ``node_id``, as older Enterprise servers answer
+        self.unresolvable: set[str] = set()  # node ids GraphQL cannot resolve (no access, or gone)
         self.lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -187,6 +189,8 @@ class FakeGitHub:
         if m and (m.group(2) in self.gone or m.group(1) != ORG or m.group(2) not in self.data.repos):
             return self._json(404, {"message": "Not Found", "documentation_url": "https://docs"})
         status, data, total = self._rest(method, rest, query, body)
+        if not self.node_ids:
+            data = _without_node_ids(data)
         status, hdrs, payload = self._json(status, data, resource="core")
         if status == 200 and total is not None:
             hdrs.update(self._page_headers(path, query, total))
@@ -257,6 +261,11 @@ class FakeGitHub:
                 (c for c in items if c["updated_at"] >= since), key=lambda c: (c["updated_at"], c["id"])
             )
             return self._paged(items, query)
+        m3 = re.match(r"^issues/(\d+)$", sub)
+        if m3:
+            if not 1 <= int(m3.group(1)) <= len(repo.prs):
+                return 404, {"message": "Not Found"}, None
+            return 200, d.issue(name, int(m3.group(1))), None
         m2 = re.match(r"^pulls/(\d+)(?:/(commits|reviews))?$", sub)
         if not m2 or not 1 <= int(m2.group(1)) <= len(repo.prs):
             return 404, {"message": "Not Found"}, None
@@ -305,6 +314,16 @@ class FakeGitHub:
                 "nodes": [self.data.member_node(u) for u in chunk],
             }
             return self._json(200, {"data": {"organization": {"membersWithRole": conn}}}, resource="graphql")
+        if "nodes(ids:" in query:
+            ids = [str(i) for i in variables.get("ids") or []]
+            nodes = [None if i in self.unresolvable else self.data.closers_node(i) for i in ids]
+            body: dict[str, Any] = {"data": {"nodes": nodes}}
+            missing = [i for i, n in zip(ids, nodes, strict=True) if n is None]
+            if missing:  # GitHub: null in place, and an error per id it cannot resolve
+                body["errors"] = [{"type": "NOT_FOUND", "path": ["nodes", ids.index(i)],
+                                   "message": f"Could not resolve to a node with the global id of '{i}'."}
+                                  for i in missing]
+            return self._json(200, body, resource="graphql")
         if "node(id:" in query:
             found = self.data.pr_by_node(str(variables.get("id")))
             if found is None:
@@ -350,6 +369,14 @@ class FakeGitHub:
                 "X-GitHub-Request-Id": now_iso(),
             }
         return status, hdrs, orjson.dumps(data)
+
+
+def _without_node_ids(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _without_node_ids(v) for k, v in data.items() if k != "node_id"}
+    if isinstance(data, list):
+        return [_without_node_ids(v) for v in data]
+    return data
 
 
 def _handler(fake: FakeGitHub) -> Callable[..., BaseHTTPRequestHandler]:

@@ -138,6 +138,24 @@ def test_webhook_pull_request_returns_the_pr(plugin: Plugin, fake: FakeGitHub) -
     assert pr["identifier"] == "acme/api#1" and pr["status"] == "MERGED" and len(pr["commit_shas"]) == 2
 
 
+def test_webhook_closed_names_who_closed_and_merged(plugin: Plugin, fake: FakeGitHub) -> None:
+    """A ``closed`` delivery's sender is who closed the PR; a merged PR's merger comes from its payload; for
+    another delivery on a closed PR one GraphQL query says who closed it."""
+    d = fake.data
+    closed = {"action": "closed", "number": 2, "pull_request": d.pr_full("api", 2), "repository": d.repo("api"),
+              "sender": d.user("carol")}
+    [pr] = _hook(plugin, "pull_request", closed)["sourcecode.PullRequest"]
+    assert (pr["status"], pr["closed_by_ref_id"], pr["merged_by_ref_id"]) == ("CLOSED", node_id("User", 1003), "")
+    merged = {"action": "closed", "number": 1, "pull_request": d.pr_full("api", 1), "repository": d.repo("api"),
+              "sender": d.user("bob")}
+    [pr] = _hook(plugin, "pull_request", merged)["sourcecode.PullRequest"]
+    assert pr["merged_by_ref_id"] == pr["closed_by_ref_id"] == node_id("User", 1002)
+    fake.reset_counts()
+    edited = {**closed, "action": "edited"}  # not the closing: who closed it comes from GitHub, as in exports
+    [pr] = _hook(plugin, "pull_request", edited)["sourcecode.PullRequest"]
+    assert pr["closed_by_ref_id"] == node_id("User", 1003) and fake.count("graphql") == 1
+
+
 def test_webhook_review_and_comment(plugin: Plugin, fake: FakeGitHub) -> None:
     """pull_request_review gives the review; issue_comment the PR comment, and nothing for a plain issue."""
     d = fake.data

@@ -3,6 +3,7 @@ state store and output files."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,9 @@ from tests.github.fake_data import node_id
 from tests.github.fake_github import TOKEN, FakeGitHub
 
 # Requests of the fake org at per_page 2 (see the report in test_request_counts_full_vs_incremental):
-# members 2 (GraphQL) + repos 2 + pulls 3+2+1+1 + 2 per PR (commits, reviews) x 9
-# + comments (3+1)+(2+1)+(1+1)+(1+1)
-FULL_REQUESTS = 2 + 2 + 7 + 18 + 11
+# members 2 (GraphQL) + repos 2 + pulls 3+2+1+1 + who merged/closed, one GraphQL query per page with a closed
+# PR (api 3, web 1, docs 1) + 2 per PR (commits, reviews) x 9 + comments (3+1)+(2+1)+(1+1)+(1+1)
+FULL_REQUESTS = 2 + 2 + 7 + 5 + 18 + 11
 # members 2 + repos 2 + one conditional first page per repo (304: free on GitHub)
 INCREMENTAL_UNCHANGED = 2 + 2 + 4
 
@@ -131,9 +132,9 @@ def test_incremental_export_sends_only_what_changed(
         "sourcecode.PullRequestCommit" not in changed.objects
     )  # read again, unchanged: the agent's dedup drops them
     assert [g.request.prs[0].branch_name for g in changed.git if g.request.prs] == ["feature-2"]
-    # members 2 + repos 2 + api: pulls page 1 (200) + commits + reviews + comments 1+1;
-    # the 3 other repos: a 304 each
-    assert fake.count() == 2 + 2 + 1 + 2 + 2 + 3
+    # members 2 + repos 2 + api: pulls page 1 (200) + who closed #2 (GraphQL) + commits + reviews
+    # + comments 1+1; the 3 other repos: a 304 each
+    assert fake.count() == 2 + 2 + 1 + 1 + 2 + 2 + 3
 
 
 def test_a_repo_that_404s_mid_export_is_reported_and_the_rest_go_on(
@@ -210,8 +211,9 @@ def test_explicit_repos_list_overrides_the_organization(
 def test_request_counts_full_vs_incremental(
     fake: FakeGitHub, gh_config: dict[str, Any], agent_root: Path
 ) -> None:
-    """At GitHub's page size (100) the fake org costs 32 requests in full, 6 when unchanged (4 of them 304s
-    the quota does not count), and 10 when one PR changed: only that PR's commits and reviews are read."""
+    """At GitHub's page size (100) the fake org costs 35 requests in full (3 of them GraphQL queries for who
+    merged or closed the PRs of a page), 6 when unchanged (4 of them 304s the quota does not count), 10 when
+    an open PR changed and 11 when a merged one did (its page's closers query): only changed PRs are read."""
     cfg = {**gh_config, "per_page": 100}
     agent_export(agent_root, cfg)
     full = fake.count()
@@ -226,10 +228,110 @@ def test_request_counts_full_vs_incremental(
     fake.reset_counts()
     agent_export(agent_root, cfg)
     changed = fake.count()
+    fake.data.touch_pr("api", 1, body="edited")
+    fake.reset_counts()
+    merged = agent_export(agent_root, cfg)
+    changed_merged = fake.count()
     print(
         f"requests: full {full}, incremental {first_incremental} then {quiet} ({quota} counted), "
-        f"one PR changed {changed}"
+        f"one open PR changed {changed}, one merged PR changed {changed_merged}"
     )
-    # full: members 1 + repos 1 + pulls 1 per repo (4) + commits and reviews per PR (2 x 9)
-    # + comments 2 per repo (8)
-    assert (full, first_incremental, quiet, quota, changed) == (32, 6, 6, 2, 10)
+    pr = merged.objects["sourcecode.PullRequest"][0]
+    assert pr["identifier"] == "acme/api#1" and pr["merged_by_ref_id"] == node_id("User", 1002)
+    # full: members 1 + repos 1 + pulls 1 per repo (4) + closers 1 per repo with closed PRs (3)
+    # + commits and reviews per PR (2 x 9) + comments 2 per repo (8)
+    assert (full, first_incremental, quiet, quota, changed, changed_merged) == (35, 6, 6, 2, 10, 11)
+
+
+def test_merged_by_and_closed_by_come_from_one_query_per_page(
+    fake: FakeGitHub, gh_config: dict[str, Any], agent_root: Path
+) -> None:
+    """Merged and closed PRs name who merged / closed them (the list leaves that out), the closers are
+    exported as users, a closer whose account is gone is the ghost, and open PRs name nobody."""
+    run = agent_export(agent_root, gh_config)
+    prs = {p["identifier"]: p for p in run.objects["sourcecode.PullRequest"]}
+    alice, bob, carol = (node_id("User", n) for n in (1001, 1002, 1003))
+    assert {k: (p["status"], p["merged_by_ref_id"], p["closed_by_ref_id"]) for k, p in prs.items()} == {
+        "acme/api#1": ("MERGED", bob, bob),
+        "acme/api#2": ("CLOSED", "", carol),
+        "acme/api#3": ("OPEN", "", ""),
+        "acme/api#4": ("MERGED", alice, alice),
+        "acme/api#5": ("CLOSED", "", "MDQ6VXNlcjEwMTM3"),  # closed by an account deleted since: the ghost
+        "acme/web#1": ("MERGED", bob, bob),
+        "acme/web#2": ("CLOSED", "", carol),
+        "acme/web#3": ("OPEN", "", ""),
+        "acme/docs#1": ("MERGED", bob, bob),
+    }
+    users = {u["ref_id"] for u in run.objects["sourcecode.User"] if u["ref_type"] == "github"}
+    assert {alice, bob, carol, "MDQ6VXNlcjEwMTM3"} <= users
+    assert fake.count("graphql") == 2 + 5  # members (2 pages) + one closers query per page with a closed PR
+    assert _single_reads(fake) == (0, 0)  # no per-PR reads
+
+
+def test_a_closers_query_that_cannot_resolve_a_node_falls_back_to_rest(
+    fake: FakeGitHub, gh_config: dict[str, Any], agent_root: Path
+) -> None:
+    """When GraphQL cannot resolve a pull request of a page, that page's closed PRs are read by REST instead
+    (the export does not fail), and still name who merged or closed them."""
+    fake.unresolvable.add(node_id("PullRequest", 100001))  # acme/api#1, on page 1 with #2
+    run = agent_export(agent_root, gh_config)
+    assert [p["error"] for p in run.integration["projects"]] == ["", "", "", ""]
+    prs = {p["identifier"]: p for p in run.objects["sourcecode.PullRequest"]}
+    assert prs["acme/api#1"]["merged_by_ref_id"] == node_id("User", 1002)
+    assert prs["acme/api#2"]["closed_by_ref_id"] == node_id("User", 1003)
+    assert _single_reads(fake) == (1, 1)  # api#1's pull request, api#2's issue
+
+
+def _single_reads(fake: FakeGitHub) -> tuple[int, int]:
+    """Reads of one pull request, and of one issue."""
+    return (sum(1 for r in fake.requests if re.search(r"/pulls/\d+$", r.path)),
+            sum(1 for r in fake.requests if re.search(r"/issues/\d+$", r.path)))
+
+
+def test_bots_are_bots(fake: FakeGitHub, gh_config: dict[str, Any], agent_root: Path) -> None:
+    """GitHub's ``web-flow`` committer (a ``type: User`` account), ``*[bot]`` logins and ``type: Bot``
+    accounts are exported as bots; people as humans."""
+    run = agent_export(agent_root, gh_config)
+    kinds = {u["username"]: u["type"] for u in run.objects["sourcecode.User"] if u["ref_type"] == "github"}
+    assert kinds["web-flow"] == "BOT" and kinds["dependabot[bot]"] == "BOT" and kinds["github-noreply"] == "BOT"
+    assert kinds["alice"] == kinds["bob"] == kinds["carol"] == "HUMAN"
+
+
+def test_payloads_without_node_ids_give_one_user_per_person(
+    fake: FakeGitHub, gh_config: dict[str, Any], agent_root: Path
+) -> None:
+    """An Enterprise server whose REST payloads carry no ``node_id``: users met in PRs, reviews and commits get
+    the node id GraphQL gives the same person (members), so each person is one user; PRs, repos, reviews and
+    comments keep their node ids too; who merged or closed a PR comes from one REST read per closed PR."""
+    fake.node_ids = False
+    run = agent_export(agent_root, gh_config)
+    assert run.integration["error"] == ""
+    users = [u for u in run.objects["sourcecode.User"] if u["ref_type"] == "github"]
+    by_login: dict[str, set[str]] = {}
+    for u in users:
+        by_login.setdefault(u["username"], set()).add(u["ref_id"])
+    assert by_login["alice"] == {node_id("User", 1001)} and by_login["bob"] == {node_id("User", 1002)}
+    assert by_login["dependabot[bot]"] == {node_id("Bot", 49699333)}
+    assert all(len(refs) == 1 for refs in by_login.values()) and len(users) == len(by_login)
+    prs = {p["identifier"]: p for p in run.objects["sourcecode.PullRequest"]}
+    assert prs["acme/api#1"]["ref_id"] == node_id("PullRequest", 100001)
+    assert prs["acme/api#1"]["merged_by_ref_id"] == node_id("User", 1002)
+    assert prs["acme/api#2"]["closed_by_ref_id"] == node_id("User", 1003)
+    assert {r["ref_id"] for r in run.objects["sourcecode.Repo"]} >= {node_id("Repository", 100)}
+    links = {(c["email"], c["associated_ref_id"]) for c in run.objects["sourcecode.CommitUser"]}
+    assert ("alice@acme.example", node_id("User", 1001)) in links
+    # no GraphQL closers query without node ids: merged PRs read the PR (4), closed ones the issue (3)
+    assert fake.count("graphql") == 2 and _single_reads(fake) == (4, 3)
+
+
+def test_the_fake_lists_pull_requests_in_githubs_list_shape(fake: FakeGitHub, client) -> None:
+    """The fake's pull request list leaves out what GitHub's does (merged, merged_by, mergeable, counts);
+    the single pull request has them, and only the issue says who closed it."""
+    listed = next(iter(client.pages("/repos/acme/api/pulls", {"state": "all"}))).items
+    missing = {"merged", "merged_by", "mergeable", "comments", "review_comments", "commits", "additions",
+               "deletions", "changed_files", "closed_by"}
+    assert listed and all(not (missing & set(pr)) for pr in listed)
+    assert {"diff_url", "requested_reviewers", "auto_merge", "_links"} <= set(listed[0])
+    full = client.get("/repos/acme/api/pulls/1").data
+    assert full["merged"] is True and full["merged_by"]["login"] == "bob" and "closed_by" not in full
+    assert client.get("/repos/acme/api/issues/2").data["closed_by"]["login"] == "carol"

@@ -74,14 +74,16 @@ class IntegrationConfig(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[_Union[IntegrationType, str]] = ..., config_json: _Optional[bytes] = ..., use_oauth: _Optional[bool] = ...) -> None: ...
 
 class CallConfig(_message.Message):
-    __slots__ = ("integration", "customer_id", "reprocess_historical")
+    __slots__ = ("integration", "customer_id", "reprocess_historical", "agent_service_id")
     INTEGRATION_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     REPROCESS_HISTORICAL_FIELD_NUMBER: _ClassVar[int]
+    AGENT_SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
     integration: IntegrationConfig
     customer_id: str
     reprocess_historical: bool
-    def __init__(self, integration: _Optional[_Union[IntegrationConfig, _Mapping]] = ..., customer_id: _Optional[str] = ..., reprocess_historical: _Optional[bool] = ...) -> None: ...
+    agent_service_id: int
+    def __init__(self, integration: _Optional[_Union[IntegrationConfig, _Mapping]] = ..., customer_id: _Optional[str] = ..., reprocess_historical: _Optional[bool] = ..., agent_service_id: _Optional[int] = ...) -> None: ...
 
 class InitRequest(_message.Message):
     __slots__ = ("agent_service_id", "display_name")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cplugin.proto\x12\x06plugin\"\x07\n\x05\x45mpty\"@\n\x08\x43onnInfo\x12\x12\n\nservice_id\x18\x01 \x01(\r\x12\x0f\n\x07network\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t2:\n\x0eGRPCController\x12(\n\x08Shutdown\x12\r.plugin.Empty\x1a\r.plugin.Empty2C\n\nGRPCBroker\x12\x35\n\x0bStartStream\x12\x10.plugin.ConnInfo\x1a\x10.plugin.ConnInfo(\x01\x30\x01\x42\nZ\x08./pluginb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cplugin.proto\x12\x06plugin\"\x07\n\x05\x45mpty\"@\n\x08\x43onnInfo\x12\x12\n\nservice_id\x18\x01 \x01(\r\x12\x0f\n\x07network\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\"u\n\tStdioData\x12*\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x19.plugin.StdioData.Channel\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\".\n\x07\x43hannel\x12\x0b\n\x07INVALID\x10\x00\x12\n\n\x06STDOUT\x10\x01\x12\n\n\x06STDERR\x10\x02\x32:\n\x0eGRPCController\x12(\n\x08Shutdown\x12\r.plugin.Empty\x1a\r.plugin.Empty2C\n\nGRPCBroker\x12\x35\n\x0bStartStream\x12\x10.plugin.ConnInfo\x1a\x10.plugin.ConnInfo(\x01\x30\x01\x32>\n\tGRPCStdio\x12\x31\n\x0bStreamStdio\x12\r.plugin.Empty\x1a\x11.plugin.StdioData0\x01\x42\nZ\x08./pluginb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,8 +36,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMPTY']._serialized_end=31
   _globals['_CONNINFO']._serialized_start=33
   _globals['_CONNINFO']._serialized_end=97
-  _globals['_GRPCCONTROLLER']._serialized_start=99
-  _globals['_GRPCCONTROLLER']._serialized_end=157
-  _globals['_GRPCBROKER']._serialized_start=159
-  _globals['_GRPCBROKER']._serialized_end=226
+  _globals['_STDIODATA']._serialized_start=99
+  _globals['_STDIODATA']._serialized_end=216
+  _globals['_STDIODATA_CHANNEL']._serialized_start=170
+  _globals['_STDIODATA_CHANNEL']._serialized_end=216
+  _globals['_GRPCCONTROLLER']._serialized_start=218
+  _globals['_GRPCCONTROLLER']._serialized_end=276
+  _globals['_GRPCBROKER']._serialized_start=278
+  _globals['_GRPCBROKER']._serialized_end=345
+  _globals['_GRPCSTDIO']._serialized_start=347
+  _globals['_GRPCSTDIO']._serialized_end=409
 # @@protoc_insertion_point(module_scope)
