@@ -273,6 +273,8 @@ class Exporter:
             if new_users:
                 batch.session("work.User").send_many(models.user(self.cust, u, self.base) for u in new_users)
             batch.issues.send(obj)
+            with self._lock:  # an epic met in this run needs no lookup when its children come
+                self._epic_ids.setdefault(str(raw.get("key") or ""), str(raw.get("id") or ""))
             run.issues += 1
             run.newest = later(run.newest, format_token(t) if (t := parse_time(f.get("updated"))) else "")
 
