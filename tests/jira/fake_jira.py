@@ -84,6 +84,7 @@ class FakeJira:
         self.latency = latency
         self.requests: list[Recorded] = []
         self.failures: list[Failure] = []
+        self.jqls: list[str] = []  # every JQL searched, in order
         self.oauth_tokens: set[str] = set()
         self.expired_tokens: set[str] = set()
         self.lock = threading.RLock()
@@ -304,6 +305,8 @@ class FakeJira:
         return items[start:start + size]
 
     def _matching(self, jql: str) -> list[Issue]:
+        with self.lock:
+            self.jqls.append(jql)
         m = _JQL.match(jql or "")
         if not m:
             raise _Answer(400, {"errorMessages": [f"Error in the JQL Query: cannot parse {jql!r} in this fake"],
