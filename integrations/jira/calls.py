@@ -31,7 +31,7 @@ def validate(cfg: JiraConfig, client: JiraClient) -> ValidateResult:
     result = ValidateResult()
     e = ep.for_flavor(cfg.cloud)
     try:
-        info = client.get(e.path(ep.SERVER_INFO)) or {}
+        info = client.get(ep.HOSTED.path(ep.SERVER_INFO)) or {}  # v2: served by Cloud and Data Center alike
         result.server_version = str(info.get("version") or "")
         if cfg.cloud != (str(info.get("deploymentType") or "Cloud") == "Cloud"):
             result.errors.append(f"the url points at Jira {info.get('deploymentType')}, but the integration is "

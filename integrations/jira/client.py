@@ -138,7 +138,7 @@ class JiraClient:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
-        delay = min(self.backoff * 2 ** (state.attempt_number - 1), 30.0)
+        delay = float(min(self.backoff * 2.0 ** (state.attempt_number - 1), 30.0))
         if isinstance(exc, _Transient) and exc.retry_after is not None:
             delay = min(max(delay, exc.retry_after), 120.0)
         return delay

@@ -44,13 +44,14 @@ class AuthMode(StrEnum):
 
 
 def flavor_of(url: str, integration_name: str = "jira") -> Flavor:
-    """``jira-cloud``/``jira-hosted`` by name; ``jira`` by host (the rule the original agent used)."""
-    if integration_name == "jira-cloud":
+    """``jira-cloud``/``jira-hosted`` by name; ``jira`` by host (the rule the original agent used). Atlassian's
+    OAuth gateway only serves Cloud, whatever the name (the agent names entries by host before they get here)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if integration_name == "jira-cloud" or host == OAUTH_GATEWAY:
         return Flavor.CLOUD
     if integration_name == "jira-hosted":
         return Flavor.HOSTED
-    host = (urlsplit(url).hostname or "").lower()
-    if host == OAUTH_GATEWAY or host.endswith(CLOUD_SUFFIXES):
+    if host.endswith(CLOUD_SUFFIXES):
         return Flavor.CLOUD
     return Flavor.HOSTED
 
@@ -66,6 +67,9 @@ class JiraConfig(BaseModel):
     password: SecretStr = Field(SecretStr(""), description="Data Center password (basic auth with username)")
     access_token: SecretStr = Field(SecretStr(""), description="Data Center personal access token (Bearer)")
     flavor: Flavor | None = Field(None, description="cloud or hosted; default: from the name and host")
+    cloud_id: str = Field(
+        "", description="OAuth 2.0 only: the site's cloud id; requests then go to "
+        "https://api.atlassian.com/ex/jira/<cloud_id> (links still use url)")
     projects: list[str] = Field(
         default_factory=list, description="only these project keys (default: every project the user can browse)"
     )
@@ -118,6 +122,13 @@ class JiraConfig(BaseModel):
     @property
     def cloud(self) -> bool:
         return self.kind == Flavor.CLOUD
+
+    @property
+    def api_url(self) -> str:
+        """Where requests go: the site, or Atlassian's OAuth gateway for the site's cloud id."""
+        if self.oauth and self.cloud_id:
+            return f"https://{OAUTH_GATEWAY}/ex/jira/{self.cloud_id}"
+        return self.url
 
     @property
     def api_version(self) -> str:

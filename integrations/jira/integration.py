@@ -58,7 +58,7 @@ class JiraIntegration(Integration):
         listener = AgentWaits(ctx.agent, ctx.log) if ctx.agent is not None else None
         limiter = Limiter(max_in_flight=cfg.max_requests_in_flight, listener=listener, log=ctx.log)
         with make_http(cfg) as http:
-            yield cfg, JiraClient(http, cfg.url, make_auth(cfg, provider), limiter=limiter, log=ctx.log,
+            yield cfg, JiraClient(http, cfg.api_url, make_auth(cfg, provider), limiter=limiter, log=ctx.log,
                                   retries=retries)
 
     def export(self, ctx: Context) -> ExportResult:

@@ -76,7 +76,7 @@ def limited_wait(status: int, headers: Mapping[str, str], now: float, attempt: i
                   _iso_seconds(headers.get("x-ratelimit-reset"), now)):
         if value is not None:
             return min(max(value, 0.5), MAX_WAIT)
-    return min(DEFAULT_WAIT * 2 ** (attempt - 1), MAX_WAIT)
+    return float(min(DEFAULT_WAIT * 2.0 ** (attempt - 1), MAX_WAIT))
 
 
 class Limiter:

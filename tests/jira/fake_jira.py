@@ -204,6 +204,8 @@ class FakeJira:
 
     def _rest(self, method: str, path: str, q: dict[str, str], body: Any) -> tuple[int, Any]:
         d, api = self.data, self.api
+        if self.cloud and path == "/rest/api/2/serverInfo":
+            path = "/rest/api/3/serverInfo"  # Cloud serves v2 too; the fake only this one v2 endpoint
         if path.startswith("/rest/api/") and not path.startswith(api + "/"):
             raise _Answer(404, {"errorMessages": ["null for uri: " + path]}) if not self.cloud else _Answer(
                 404, {"errorMessages": [], "errors": {}})

@@ -30,6 +30,7 @@ def test_flavor_follows_the_original_agents_rule() -> None:
     assert flavor_of("https://atlassian.net.evil.example") == Flavor.HOSTED
     assert flavor_of("https://jira.acme.com", "jira-cloud") == Flavor.CLOUD
     assert flavor_of("https://acme.atlassian.net", "jira-hosted") == Flavor.HOSTED
+    assert flavor_of("https://api.atlassian.com/ex/jira/abc", "jira-hosted") == Flavor.CLOUD
 
 
 def test_agent_resolves_all_three_names_to_the_jira_package(tmp_path: Path) -> None:
@@ -56,6 +57,9 @@ def test_config_auth_modes_and_errors_without_secrets() -> None:
     oauth = parse_config({"url": "https://api.atlassian.com/ex/jira/x"}, oauth=True)
     assert oauth.auth_mode == AuthMode.OAUTH
     assert isinstance(make_auth(oauth, lambda: "tok"), TokenAuth)
+    gateway = parse_config({"url": "https://acme.atlassian.net", "cloud_id": "c-1"}, oauth=True)
+    assert gateway.api_url == "https://api.atlassian.com/ex/jira/c-1" and gateway.url == "https://acme.atlassian.net"
+    assert cloud.api_url == cloud.url
     with pytest.raises(ConfigError, match="api_token required"):
         parse_config({"url": "https://acme.atlassian.net", "username": "a@b.c"})
     with pytest.raises(ConfigError, match="access_token"):
