@@ -17,9 +17,9 @@ from integrations.jira import endpoints as ep
 from integrations.jira.client import JiraClient, NotFound
 from integrations.jira.config import JiraConfig
 from integrations.jira.cursor import issues_jql
-from integrations.jira.export import Exporter, Site, site_info
+from integrations.jira.export import Site, list_projects, site_info
 from integrations.jira.fields import CustomFields
-from integrations.sdk import ConfigError, Context, MutateResult, NotSupportedError, ValidateResult, WebhookResult
+from integrations.sdk import ConfigError, MutateResult, NotSupportedError, ValidateResult, WebhookResult
 from pinpoint_agent.errors import PinpointError
 
 NEEDED_PERMISSIONS = ("BROWSE_PROJECTS",)
@@ -41,7 +41,7 @@ def validate(cfg: JiraConfig, client: JiraClient) -> ValidateResult:
         for name in NEEDED_PERMISSIONS:
             if not ((perms.get("permissions") or {}).get(name) or {}).get("havePermission"):
                 result.errors.append(f"the user lacks the {name} permission")
-        projects = Exporter(_bare_ctx(), cfg, client).projects()
+        projects = list_projects(cfg, client)
         if not projects:
             result.errors.append("no project is visible to this user (after projects/exclusions)")
         else:
@@ -55,12 +55,6 @@ def validate(cfg: JiraConfig, client: JiraClient) -> ValidateResult:
     return result
 
 
-def _bare_ctx() -> Context:
-    from pinpoint_agent.protocol import IntegrationConfig, IntegrationType
-
-    return Context(IntegrationConfig(id="", name="jira", type=IntegrationType.WORK, config={}), "", False, None)
-
-
 # -- onboarding --------------------------------------------------------------------------------------------
 def onboard_users(cfg: JiraConfig, client: JiraClient, cust: str) -> list[dict[str, Any]]:
     e = ep.for_flavor(cfg.cloud)
@@ -69,8 +63,8 @@ def onboard_users(cfg: JiraConfig, client: JiraClient, cust: str) -> list[dict[s
             for u in items]
 
 
-def onboard_projects(cfg: JiraConfig, client: JiraClient, ctx: Context) -> list[dict[str, Any]]:
-    return [models.project(ctx.customer_id, p, cfg.url) for p in Exporter(ctx, cfg, client).projects()]
+def onboard_projects(cfg: JiraConfig, client: JiraClient, cust: str) -> list[dict[str, Any]]:
+    return [models.project(cust, p, cfg.url) for p in list_projects(cfg, client)]
 
 
 def onboard_workconfig(cfg: JiraConfig, client: JiraClient, cust: str) -> dict[str, Any]:

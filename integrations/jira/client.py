@@ -221,11 +221,16 @@ class JiraClient:
         return self.request("GET", path, params=params).data
 
     def offset_pages(self, path: str, params: Mapping[str, Any] | None = None, *, key: str | None = "values",
-                     page_size: int = 100, start_at: int = 0) -> Iterator[tuple[list[Any], OffsetPaginator]]:
-        """Walks a ``startAt``/``maxResults`` list; ``key`` names the items (``None``: the answer is the list)."""
+                     page_size: int = 100, start_at: int = 0,
+                     json: Mapping[str, Any] | None = None) -> Iterator[tuple[list[Any], OffsetPaginator]]:
+        """Walks a ``startAt``/``maxResults`` list; ``key`` names the items (``None``: the answer is the list).
+        With ``json`` it POSTs and the paging goes in the body (Data Center's ``POST /search``)."""
         paginator = OffsetPaginator(page_size, start_at=start_at)
         while paginator.has_more:
-            body = self.get(path, {**(params or {}), **paginator.params()})
+            if json is None:
+                body = self.get(path, {**(params or {}), **paginator.params()})
+            else:
+                body = self.request("POST", path, params=params, json={**json, **paginator.params()}).data
             items = body if key is None else (body or {}).get(key)
             items = list(items) if isinstance(items, list) else []
             paginator.advance(body, items)

@@ -26,6 +26,7 @@ see them. They reach the agent through the ``jira:issue_deleted`` webhook (``cal
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -64,6 +65,24 @@ def site_info(client: JiraClient, cfg: JiraConfig) -> Site:
     when = parse_time(str(info.get("serverTime") or ""))
     return Site(format_token(when) if when else "", zone(me.get("timeZone")), discover(fields),
                 str(info.get("version") or ""))
+
+
+def list_projects(cfg: JiraConfig, client: JiraClient,
+                  missing: list[ExportProject] | None = None) -> list[dict[str, Any]]:
+    """The projects to export (config filters applied); configured keys not found go to ``missing``."""
+    e = ep.for_flavor(cfg.cloud)
+    found: list[dict[str, Any]] = []
+    if e.projects_paged:
+        for items, _ in client.offset_pages(e.projects, {"expand": "description"}, page_size=50):
+            found.extend(items)
+    else:
+        found = list(client.get(e.projects, {"expand": "description"}) or [])
+    chosen = [p for p in found if cfg.wants_project(str(p.get("key", "")))]
+    if missing is not None and cfg.projects:
+        seen = {str(p.get("key", "")).upper() for p in found}
+        missing.extend(ExportProject(id="", ref_id="", name=k, error=f"project {k} is not visible to this user")
+                       for k in cfg.projects if k not in seen)
+    return chosen
 
 
 class UserSink:
@@ -120,6 +139,7 @@ class Exporter:
     def __init__(self, ctx: Context, cfg: JiraConfig, client: JiraClient) -> None:
         self.ctx, self.cfg, self.client = ctx, cfg, client
         self.ep = ep.for_flavor(cfg.cloud)
+        self.cloud = cfg.cloud
         self.cust = ctx.customer_id
         self.log = ctx.log
         self.base = cfg.url
@@ -160,19 +180,7 @@ class Exporter:
         return ExportResult(projects=results)
 
     def projects(self, missing: list[ExportProject] | None = None) -> list[dict[str, Any]]:
-        """The projects to export (config filters applied); configured keys not found are reported."""
-        found: list[dict[str, Any]] = []
-        if self.ep.projects_paged:
-            for items, _ in self.client.offset_pages(self.ep.projects, {"expand": "description"}, page_size=50):
-                found.extend(items)
-        else:
-            found = list(self.client.get(self.ep.projects, {"expand": "description"}) or [])
-        chosen = [p for p in found if self.cfg.wants_project(str(p.get("key", "")))]
-        if missing is not None and self.cfg.projects:
-            seen = {str(p.get("key", "")).upper() for p in found}
-            missing.extend(ExportProject(id="", ref_id="", name=k, error=f"project {k} is not visible to this user")
-                           for k in self.cfg.projects if k not in seen)
-        return chosen
+        return list_projects(self.cfg, self.client, missing)
 
     def _all_users(self, session: Session) -> None:
         params = {} if self.cfg.cloud else {"username": ".", "includeInactive": "true"}
@@ -217,10 +225,10 @@ class Exporter:
         run = ProjectRun(newest=token)
         in_batch = 0
         try:
-            for page, items, more in self._search(jql):
+            for total, items, more in self._search(jql):
                 self._page(batch, project, items, run, extras)
                 in_batch += 1
-                batch.issues.progress(run.issues, page.get("total") or run.issues + (1 if more else 0))
+                batch.issues.progress(run.issues, total or run.issues + (1 if more else 0))
                 if more and not token and in_batch >= self.cfg.checkpoint_pages:
                     batch.done(run.newest)
                     batch = Batch(root, project, root.child("work.Issue", project["id"], project["identifier"]))
@@ -231,28 +239,21 @@ class Exporter:
             raise
         return run
 
-    def _search(self, jql: str) -> Any:
-        """Yields (answer, issues, more) per page: Cloud ``POST /search/jql`` (nextPageToken), Data Center
-        ``POST /search`` (startAt)."""
+    def _search(self, jql: str) -> Iterator[tuple[int | None, list[dict[str, Any]], bool]]:
+        """Yields (total if known, issues, more) per page: Cloud ``POST /search/jql`` (nextPageToken), Data
+        Center ``POST /search`` (startAt; it may answer fewer than asked)."""
         assert self.site is not None
         fields = [*ep.ISSUE_FIELDS, *self.site.custom.ids()]
-        if self.cfg.cloud:
+        if self.cloud:
             body = {"jql": jql, "fields": fields, "expand": ",".join(ep.SEARCH_EXPAND),
                     "maxResults": self.cfg.page_size}
-            for data, pager in self.client.token_pages(self.ep.search, body):
-                yield data, list(data.get("issues") or []), pager.has_more
+            for data, token_pager in self.client.token_pages(self.ep.search, body):
+                yield None, list(data.get("issues") or []), token_pager.has_more
             return
-        start = 0
-        while True:
-            data = self.client.request("POST", self.ep.search, json={
-                "jql": jql, "startAt": start, "maxResults": self.cfg.page_size, "fields": fields,
-                "expand": list(ep.SEARCH_EXPAND)}).data or {}
-            issues = list(data.get("issues") or [])
-            start = int(data.get("startAt", start)) + len(issues)
-            more = bool(issues) and start < int(data.get("total", 0))
-            yield data, issues, more
-            if not more:
-                return
+        query = {"jql": jql, "fields": fields, "expand": list(ep.SEARCH_EXPAND)}
+        for issues, pager in self.client.offset_pages(self.ep.search, key="issues", page_size=self.cfg.page_size,
+                                                      json=query):
+            yield pager.total, issues, pager.has_more
 
     def _page(self, batch: Batch, project: dict[str, Any], items: list[dict[str, Any]], run: ProjectRun,
               extras: ThreadPoolExecutor) -> None:

@@ -80,7 +80,7 @@ class JiraIntegration(Integration):
             if object_type == OnboardObjectType.USERS:
                 return calls.onboard_users(cfg, client, ctx.customer_id)
             if object_type == OnboardObjectType.PROJECTS:
-                return calls.onboard_projects(cfg, client, ctx)
+                return calls.onboard_projects(cfg, client, ctx.customer_id)
             return calls.onboard_workconfig(cfg, client, ctx.customer_id)
 
     def mutate(self, ctx: Context, fn: str, data: Any) -> MutateResult:

@@ -11,17 +11,10 @@ import pytest
 
 from integrations.jira import calls
 from integrations.jira.config import parse_config
-from integrations.sdk import Context
 from pinpoint_agent.errors import ConfigError, NotSupportedError
 from pinpoint_agent.ids import values
-from pinpoint_agent.protocol import IntegrationConfig, IntegrationType
 from tests.jira.conftest import CUSTOMER, make_client
 from tests.jira.fake_jira import USERS, FakeJira
-
-
-def _ctx(config: dict[str, Any]) -> Context:
-    return Context(IntegrationConfig(id="j1", name="jira", type=IntegrationType.WORK, config=config), CUSTOMER,
-                   False, None)
 
 
 def test_validate_reports_version_and_passes(fake: FakeJira) -> None:
@@ -48,7 +41,7 @@ def test_onboarding_users_projects_workconfig(fake: FakeJira) -> None:
     cfg, client = parse_config(fake.config()), make_client(fake)
     users = calls.onboard_users(cfg, client, CUSTOMER)
     assert [u["name"] for u in users] == [u.display for u in USERS]
-    projects = calls.onboard_projects(cfg, client, _ctx(fake.config()))
+    projects = calls.onboard_projects(cfg, client, CUSTOMER)
     assert [p["identifier"] for p in projects] == ["ENG", "OPS", "DOC"]
     wc = calls.onboard_workconfig(cfg, client, CUSTOMER)
     assert [(s["name"], s["category"]) for s in wc["statuses"]] == [
