@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -45,6 +45,22 @@ from pinpoint_agent.errors import PinpointError
 
 MAX_FAILED_PROJECTS = 10
 COMMENTS_PAGE = 100
+_END = object()
+T = TypeVar("T")
+
+
+def prefetched(pages: Iterator[T]) -> Iterator[T]:
+    """Yields ``pages`` in order while the next one is already being fetched (one page ahead, one thread):
+    a project's search pages come one after another (each needs the last one's token), so this overlaps
+    Jira's answer time with the processing of the page before. A failure surfaces when its page is due."""
+    with ThreadPoolExecutor(1, thread_name_prefix="prefetch") as ahead:
+        pending = ahead.submit(next, pages, _END)
+        while True:
+            page = pending.result()
+            if page is _END:
+                return
+            pending = ahead.submit(next, pages, _END)
+            yield page  # type: ignore[misc]
 
 
 @dataclass
@@ -225,7 +241,7 @@ class Exporter:
         run = ProjectRun(newest=token)
         in_batch = 0
         try:
-            for total, items, more in self._search(jql):
+            for total, items, more in prefetched(self._search(jql)):
                 self._page(batch, project, items, run, extras)
                 in_batch += 1
                 batch.issues.progress(run.issues, total or run.issues + (1 if more else 0))

@@ -8,7 +8,8 @@ from pathlib import Path
 from integrations.jira import models
 from pinpoint_agent.ids import values
 from tests.jira.conftest import CUSTOMER, agent_export
-from tests.jira.fake_jira import FakeJira
+from tests.github.test_cli import every_file_text
+from tests.jira.fake_jira import API_TOKEN, PAT, FakeJira
 
 
 def _by_key(run_objects: dict, model: str = "work.Issue") -> dict[str, dict]:
@@ -55,6 +56,8 @@ def test_full_export_both_flavours(fake: FakeJira, tmp_path: Path) -> None:
     search = "/search/jql" if fake.cloud else "/rest/api/2/search"
     assert fake.count(search) == 9  # 7 issues per project, 3 per page, 3 projects: nothing else per issue
     assert all(j.endswith("ORDER BY updated ASC, key ASC") and "updated >=" not in j for j in fake.jqls)
+    everything = every_file_text(tmp_path / "root")  # logs, state, output: no credential anywhere
+    assert API_TOKEN not in everything and PAT not in everything
 
 
 def test_second_export_is_incremental_and_sends_only_what_changed(fake: FakeJira, tmp_path: Path) -> None:
