@@ -297,27 +297,31 @@ class Exporter:
 
     def _complete(self, raw: dict[str, Any]) -> tuple[dict[str, Any], list[Any], list[Any], dict[str, str], int]:
         """The issue's whole change log and all its comments (with rendered bodies): what the search embedded,
-        plus the rest where Jira cut them short."""
+        plus the rest where Jira cut them short. An issue deleted since the search (404) keeps what came."""
         requests = 0
         key = str(raw.get("key") or raw.get("id"))
         log = raw.get("changelog") or {}
         histories = list(log.get("histories") or [])
-        if int(log.get("total") or 0) > len(histories):
-            requests += 1
-            histories = self._changelog(key)
         f = raw.get("fields") or {}
         embedded = f.get("comment") or {}
         comments = list(embedded.get("comments") or [])
         rendered = {str(c.get("id")): str(c.get("body") or "")
                     for c in ((raw.get("renderedFields") or {}).get("comment") or {}).get("comments") or []}
-        if int(embedded.get("total") or 0) > len(comments):
-            comments, rendered = [], {}
-            for items, _ in self.client.offset_pages(self.ep.path(ep.COMMENTS, key=key),
-                                                     {"expand": "renderedBody", "orderBy": "created"},
-                                                     key="comments", page_size=COMMENTS_PAGE):
+        try:
+            if int(log.get("total") or 0) > len(histories):
                 requests += 1
-                comments.extend(items)
-                rendered.update({str(c.get("id")): str(c.get("renderedBody") or "") for c in items})
+                histories = self._changelog(key)
+            if int(embedded.get("total") or 0) > len(comments):
+                all_comments: list[Any] = []
+                for items, _ in self.client.offset_pages(self.ep.path(ep.COMMENTS, key=key),
+                                                         {"expand": "renderedBody", "orderBy": "created"},
+                                                         key="comments", page_size=COMMENTS_PAGE):
+                    requests += 1
+                    all_comments.extend(items)
+                    rendered.update({str(c.get("id")): str(c.get("renderedBody") or "") for c in items})
+                comments = all_comments
+        except NotFound:
+            self.log.info("issue gone while exporting it; keeping what the search returned", issue=key)
         return raw, histories, comments, rendered, requests
 
     def _changelog(self, key: str) -> list[Any]:
@@ -348,23 +352,36 @@ class Exporter:
 
     # -- sprints -------------------------------------------------------------------------------------------
     def _sprints(self, root: Session) -> None:
-        """Sprints of every board that has them (kanban boards answer 400: skipped)."""
-        with root.child("work.Sprint", self.site_key, self.site_key) as session:
-            seen: set[str] = set()
+        """Sprints of every board that has them (kanban boards answer 400: skipped). A failure here is logged
+        and leaves the sprints as they were: the projects exported before it stay exported."""
+        session = root.child("work.Sprint", self.site_key, self.site_key)
+        try:
+            self._board_sprints(session)
+        except ConfigError:
+            session.rollback()
+            raise
+        except PinpointError as exc:
+            session.rollback()
+            self.log.warning("sprints not exported", error=str(exc))
+            return
+        session.done()
+
+    def _board_sprints(self, session: Session) -> None:
+        seen: set[str] = set()
+        try:
+            boards = [b for items, _ in self.client.offset_pages(ep.BOARDS, page_size=50) for b in items]
+        except NotFound:
+            self.log.info("no Agile API on this Jira (Jira Software not installed): no sprints")
+            return
+        for board in boards:
+            if board.get("type") not in (None, "scrum"):
+                continue
             try:
-                boards = [b for items, _ in self.client.offset_pages(ep.BOARDS, page_size=50) for b in items]
-            except NotFound:
-                self.log.info("no Agile API on this Jira (Jira Software not installed): no sprints")
-                return
-            for board in boards:
-                if board.get("type") not in (None, "scrum"):
-                    continue
-                try:
-                    for items, _ in self.client.offset_pages(ep.BOARD_SPRINTS.format(board=int(board["id"])),
-                                                             page_size=50):
-                        fresh = [s for s in items if str(s.get("id")) not in seen]
-                        seen.update(str(s.get("id")) for s in fresh)
-                        session.send_many(models.sprint(self.cust, s, self.base) for s in fresh)
-                except JiraError as exc:
-                    if exc.status != 400:  # 400: "The board does not support sprints"
-                        raise
+                for items, _ in self.client.offset_pages(ep.BOARD_SPRINTS.format(board=int(board["id"])),
+                                                         page_size=50):
+                    fresh = [s for s in items if str(s.get("id")) not in seen]
+                    seen.update(str(s.get("id")) for s in fresh)
+                    session.send_many(models.sprint(self.cust, s, self.base) for s in fresh)
+            except JiraError as exc:
+                if exc.status != 400:  # 400: "The board does not support sprints"
+                    raise

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from integrations.jira import models
 from pinpoint_agent.ids import values
-from tests.jira.conftest import CUSTOMER, agent_export
 from tests.github.test_cli import every_file_text
+from tests.jira.conftest import CUSTOMER, agent_export
 from tests.jira.fake_jira import API_TOKEN, PAT, FakeJira
 
 
@@ -161,3 +161,19 @@ def test_deleted_issues_are_not_resent(cloud: FakeJira, tmp_path: Path) -> None:
     cloud.delete("ENG-7")
     run = agent_export(root, cloud.config())
     assert run.integration["error"] == "" and "ENG-7" not in _by_key(run.objects)
+
+
+def test_sprint_failure_and_vanishing_issue_do_not_fail_the_export(cloud: FakeJira, tmp_path: Path) -> None:
+    """A board listing that fails is logged and leaves the sprints out, the issues stay exported; an issue
+    deleted between the search and the read of its remaining comments keeps the comments the search gave."""
+    busy = cloud.data.by_key("ENG-2")
+    assert busy is not None
+    for n in range(25):
+        cloud.data.add_comment(busy, 0, f"note {n}")
+    cloud.fail("/issue/ENG-2/comment", 404, message="Issue does not exist or you do not have permission to see it.")
+    cloud.fail("/rest/agile/1.0/board", 500, times=10)
+    run = agent_export(tmp_path / "root", cloud.config())
+    assert run.integration["error"] == "" and all(p["error"] == "" for p in run.integration["projects"])
+    assert len(run.objects["work.Issue"]) == 21 and "work.Sprint" not in run.objects
+    eng2 = _by_key(run.objects)["ENG-2"]
+    assert len([c for c in run.objects["work.IssueComment"] if c["issue_id"] == eng2["id"]]) == 20
