@@ -12,6 +12,7 @@ from integrations.jira import adf, models
 from integrations.jira.auth import TokenAuth, make_auth
 from integrations.jira.config import AuthMode, Flavor, flavor_of, parse_config
 from integrations.jira.cursor import issues_jql, jql_since, later, parse_time, zone
+from integrations.jira.export import prefetched
 from integrations.jira.fields import discover
 from integrations.jira.pagination import OffsetPaginator, PaginationLoop, TokenPaginator
 from integrations.jira.ratelimit import limited_wait
@@ -189,3 +190,19 @@ def test_change_log_sorts_oldest_first_and_maps_fields() -> None:
     assert [(e["ordinal"], e["field"], e["from"], e["to"], e["user_id"]) for e in log] == [
         (0, "STATUS", "To Do", "In Progress", "a"), (1, "STATUS", "In Progress", "Done", "b")]
     assert log[0]["created_date"]["rfc3339"] == "2024-03-01T11:00:00Z"
+
+
+def test_prefetched_keeps_order_and_raises_at_the_failing_page() -> None:
+    """Pages come in order while the next is fetched ahead; a failure surfaces when its page is due, after the
+    pages before it were handed out."""
+    def pages():
+        yield 1
+        yield 2
+        raise ValueError("page 3 failed")
+
+    got = []
+    with pytest.raises(ValueError, match="page 3"):
+        for p in prefetched(pages()):
+            got.append(p)
+    assert got == [1, 2]
+    assert list(prefetched(iter([]))) == []
