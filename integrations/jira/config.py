@@ -78,7 +78,7 @@ class JiraConfig(BaseModel):
     max_requests_in_flight: int = Field(8, ge=1, le=64, description="HTTP requests in flight per Jira host")
     page_size: int = Field(100, ge=1, le=100, description="issues per search page (Jira allows up to 100)")
     checkpoint_pages: int = Field(
-        10, ge=1, description="a first export stores its progress every this many pages of issues"
+        10, ge=1, description="an export stores its progress every this many pages of issues"
     )
     safety_window_minutes: int = Field(
         5, ge=1, le=1440, description="incremental searches start this long before the last token"

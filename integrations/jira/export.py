@@ -12,8 +12,9 @@ Sessions (the tracking root ``work``; every other session is a child of it)::
     └── site/work.Sprint                       sprints of every scrum board (Agile API)
 
 Issues are searched ``ORDER BY updated ASC, key ASC``, ``updated >=`` the token minus the safety window, with the
-fields, the change log and the rendered bodies in the same answer. A first export closes its batch every
-``checkpoint_pages`` pages, so a failure keeps the batches already done and the next run resumes after them.
+fields, the change log and the rendered bodies in the same answer. An export closes its batch every
+``checkpoint_pages`` pages (the walk is in ``updated`` order, so the last issue of any page is a valid token): a
+failure keeps the batches already done and the next run resumes after them, on a first export as after an outage.
 Only issues whose embedded comments or change log Jira cut short cost more requests; those run in parallel.
 Projects export ``concurrency`` at a time; all threads share the host's ``max_requests_in_flight`` slots.
 
@@ -245,7 +246,7 @@ class Exporter:
                 self._page(batch, project, items, run, extras)
                 in_batch += 1
                 batch.issues.progress(run.issues, total or run.issues + (1 if more else 0))
-                if more and not token and in_batch >= self.cfg.checkpoint_pages:
+                if more and in_batch >= self.cfg.checkpoint_pages:  # updated ASC: any prefix is a valid token
                     batch.done(run.newest)
                     batch = Batch(root, project, root.child("work.Issue", project["id"], project["identifier"]))
                     in_batch = 0
