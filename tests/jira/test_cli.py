@@ -10,7 +10,7 @@ import pytest
 
 from tests.export.helpers import read_export, run_cli
 from tests.github.test_cli import every_file_text
-from tests.jira.fake_jira import API_TOKEN, FakeJira
+from tests.jira.fake_jira import API_TOKEN, PAT, FakeJira
 
 
 @pytest.mark.prefect
@@ -56,3 +56,31 @@ def test_cli_export_then_incremental_export_and_no_token_anywhere(cloud: FakeJir
     # The agent names a `jira` entry by its host (127.0.0.1: jira-hosted); the config's flavor says Cloud.
     assert (root / "logs" / "integrations" / "jira-hosted@WORK@j1").stat().st_size > 0
     assert API_TOKEN not in everything
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_api")
+def test_cli_interactive_commands_on_data_center(dc: FakeJira, tmp_path: Path) -> None:
+    """validate-config, export-onboard-data workconfig and mutate ISSUE_SET_TITLE through the real CLI against a
+    Data Center fake (the backend's `jira` on a non-Atlassian host runs as jira-hosted), with the PAT nowhere."""
+    entries = orjson.dumps([{"id": "j2", "name": "jira", "type": 0, "config": dc.config()}]).decode()
+    root = tmp_path / "root"
+    common = ["--integrations-json", entries, "--pinpoint-root", str(root), "--agent-config-json",
+              '{"customer_id": "c1"}']
+    outputs = []
+    for n, extra in enumerate((["validate-config"], ["export-onboard-data", "--object-type", "workconfig"],
+                               ["mutate", "--mutation", '{"fn": "ISSUE_SET_TITLE", "data": {"ref_id": "DOC-3", '
+                                                        '"title": "Retitled from the CLI"}}'])):
+        out = tmp_path / f"out{n}.json"
+        proc = run_cli(extra[0], *extra[1:], *common, "--output-file", str(out))
+        assert proc.returncode == 0, proc.stderr
+        outputs.append((orjson.loads(out.read_bytes()), proc.stdout + proc.stderr))
+    (valid, _), (onboard, _), (mutated, _) = outputs
+    assert valid == {"errors": [], "success": True, "server_version": "9.12.2"}
+    assert onboard["success"] is True and [s["name"] for s in onboard["data"]["statuses"]][0] == "To Do"
+    assert mutated["success"] is True and mutated["error"] == ""
+    [issue] = mutated["mutated_objects"]["work.Issue"]
+    assert issue["identifier"] == "DOC-3" and issue["title"] == "Retitled from the CLI"
+    doc3 = dc.data.by_key("DOC-3")
+    assert doc3 is not None and doc3.summary == "Retitled from the CLI"
+    assert PAT not in every_file_text(root) + "".join(text for _, text in outputs)
