@@ -19,6 +19,7 @@ Modules, in the order an export uses them::
     adf.py         ADF (Cloud) and wiki markup (DC) bodies -> HTML; text -> ADF for new comments
     models.py      Jira payloads -> work.Project/User/Issue/IssueComment/Sprint (ids per the original agent)
     export.py      the export in nested sessions
+    sprints.py     sprints of the scrum boards (Agile API)
     calls.py       validate-config, onboarding, mutations, webhooks
     integration.py JiraIntegration: the SDK surface wiring them together
 """

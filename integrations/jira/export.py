@@ -41,6 +41,7 @@ from integrations.jira.client import JiraClient, JiraError, NotFound
 from integrations.jira.config import JiraConfig
 from integrations.jira.cursor import format_token, issues_jql, jql_since, later, parse_time, zone
 from integrations.jira.fields import CustomFields, discover
+from integrations.jira.sprints import export_sprints
 from integrations.sdk import AgentClient, ConfigError, Context, ExportProject, ExportResult, Session
 from pinpoint_agent.errors import PinpointError
 
@@ -192,7 +193,8 @@ class Exporter:
                     done += 1
                     root.progress(done, len(raw_projects))
             if self.cfg.sprints:
-                self._sprints(root)
+                export_sprints(root.child("work.Sprint", self.site_key, self.site_key), self.client, self.cust,
+                               self.base, self.log)
             root.progress(done, len(raw_projects), force=True)
         return ExportResult(projects=results)
 
@@ -350,39 +352,3 @@ class Exporter:
         with self._lock:
             self._epic_ids[key] = ref
         return ref
-
-    # -- sprints -------------------------------------------------------------------------------------------
-    def _sprints(self, root: Session) -> None:
-        """Sprints of every board that has them (kanban boards answer 400: skipped). A failure here is logged
-        and leaves the sprints as they were: the projects exported before it stay exported."""
-        session = root.child("work.Sprint", self.site_key, self.site_key)
-        try:
-            self._board_sprints(session)
-        except ConfigError:
-            session.rollback()
-            raise
-        except PinpointError as exc:
-            session.rollback()
-            self.log.warning("sprints not exported", error=str(exc))
-            return
-        session.done()
-
-    def _board_sprints(self, session: Session) -> None:
-        seen: set[str] = set()
-        try:
-            boards = [b for items, _ in self.client.offset_pages(ep.BOARDS, page_size=50) for b in items]
-        except NotFound:
-            self.log.info("no Agile API on this Jira (Jira Software not installed): no sprints")
-            return
-        for board in boards:
-            if board.get("type") not in (None, "scrum"):
-                continue
-            try:
-                for items, _ in self.client.offset_pages(ep.BOARD_SPRINTS.format(board=int(board["id"])),
-                                                         page_size=50):
-                    fresh = [s for s in items if str(s.get("id")) not in seen]
-                    seen.update(str(s.get("id")) for s in fresh)
-                    session.send_many(models.sprint(self.cust, s, self.base) for s in fresh)
-            except JiraError as exc:
-                if exc.status != 400:  # 400: "The board does not support sprints"
-                    raise
