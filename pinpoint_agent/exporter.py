@@ -28,6 +28,7 @@ from pinpoint_agent.backend import BackendTarget, resolve_target
 from pinpoint_agent.config import AgentConfig
 from pinpoint_agent.errors import PinpointError
 from pinpoint_agent.host import Cancelled, IntegrationHost
+from pinpoint_agent.host.callbacks import BackendOAuth, oauth_ref_type
 from pinpoint_agent.protocol import CallConfig, GitRepoRequest, IntegrationConfig
 from pinpoint_agent.root import Root
 from pinpoint_agent.sessions import SessionInfo, SessionManager
@@ -113,6 +114,9 @@ class ExportJob:
         manager = SessionManager(entry, export_id=self.export_id, state=self.state, export_dir=self.export_dir,
                                  reprocess_historical=self.reprocess_historical, commit_on_done=self.commit_on_done,
                                  git_queue=queue_git, on_progress=on_progress, async_commit=True)
+        target = backend_target(self.root, self.agent) if entry.use_oauth else None
+        if target is not None:  # OAuth: access tokens come from the backend's refresh endpoint
+            manager.oauth = BackendOAuth(target, oauth_ref_type(entry.name), entry.refresh_token)
         return manager
 
     def finish(self, outcomes: list[IntegrationOutcome], git: list[GitOutcome]) -> dict[str, Any]:

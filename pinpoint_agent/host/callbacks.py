@@ -10,11 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
+from urllib.parse import quote
 
 import grpc
 import structlog
 
-from pinpoint_agent.errors import ConfigError, NotSupportedError, PinpointError, SessionError
+from pinpoint_agent.backend import BackendCredentials, BackendError, BackendRejected, make_client
+from pinpoint_agent.backend._http import DEFAULT_RETRY, RetryPolicy, send, with_retries
+from pinpoint_agent.errors import ConfigError, NotSupportedError, PinpointError, RetriableError, SessionError
 from pinpoint_agent.protocol import GitRepoRequest
 from pinpoint_agent.protocol._gen import pinpoint_pb2 as pb
 from pinpoint_agent.protocol._gen import pinpoint_pb2_grpc
@@ -23,8 +26,53 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 
+def oauth_ref_type(integration_name: str) -> str:
+    """The name the backend keeps OAuth grants under: ``jira-cloud``/``jira-hosted`` are ``jira``."""
+    for suffix in ("-cloud", "-hosted"):
+        if integration_name.endswith(suffix):
+            return integration_name[: -len(suffix)]
+    return integration_name
+
+
+class BackendOAuth:
+    """``OAuthNewAccessToken`` for one integration entry, backed by the backend's refresh endpoint (the original
+    agent's): ``GET {backend_url}/oauth/{ref_type}/refresh/{refresh token}`` with the agent's api key, answering
+    ``{"access_token": …}``. Each call asks for a fresh token (the integration caches it and asks again after a
+    401). The refresh token stays agent-side; since that url holds it, no error or log line shows the url."""
+
+    def __init__(self, backend: BackendCredentials, ref_type: str, refresh_token: str, *,
+                 retry: RetryPolicy = DEFAULT_RETRY) -> None:
+        self._backend = backend
+        self.ref_type = ref_type
+        self._refresh_token = refresh_token
+        self._retry = retry
+
+    def __repr__(self) -> str:
+        return f"BackendOAuth({self.ref_type!r})"
+
+    def access_token(self) -> str:
+        url = (f"{self._backend.backend_url.rstrip('/')}/oauth/{quote(self.ref_type, safe='')}/refresh/"
+               f"{quote(self._refresh_token, safe='')}")
+        what = f"the backend's OAuth refresh for {self.ref_type}"
+        try:
+            with make_client(self._backend) as client:
+                response = with_retries(self._retry, lambda: send(client, "GET", url))
+            token = response.json().get("access_token") if response.content else None
+        except BackendRejected as exc:  # `from None`: the chained error would carry the url
+            raise ConfigError(f"{what} was refused (HTTP {exc.status}): connect the integration again") from None
+        except BackendError as exc:
+            raise RetriableError(f"{what} failed ({type(exc).__name__})", retry_after=60.0) from None
+        except ValueError:
+            token = None
+        if not isinstance(token, str) or not token:
+            raise ConfigError(f"{what} answered no access_token: the refresh token may be bad")
+        return token
+
+
 class Callbacks:
     """Agent-side behaviour of the callbacks. The defaults refuse politely (not supported)."""
+
+    oauth: BackendOAuth | None = None  # set for an entry with a refresh token when a backend is configured
 
     def session_start(self, is_tracking: bool, name: str, parent_id: int, parent_object_id: str,
                       parent_object_name: str) -> tuple[int, str]:
@@ -47,7 +95,10 @@ class Callbacks:
         raise NotSupportedError("git processing is not available for this command")
 
     def oauth_access_token(self) -> str:
-        raise NotSupportedError("this integration is not configured for OAuth")
+        if self.oauth is None:
+            raise NotSupportedError("this integration is not configured for OAuth (it needs a refresh_token and "
+                                    "a backend: enroll, or backend_url and api_key in the agent config)")
+        return self.oauth.access_token()
 
     def oauth_access_token_from_refresh_token(self, name: str, refresh_token: str) -> str:
         raise NotSupportedError("OAuth refresh is not available")

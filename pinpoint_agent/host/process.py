@@ -33,6 +33,8 @@ START_TIMEOUT = 30.0
 STOP_GRACE = 3.0
 STDERR_TAIL = 40
 CRASH_LINES = 40  # of a crash report (a panic's goroutine dump can run to thousands)
+# The original agent's names served by one built-in package (the plugin reads the name it was given).
+BUILTIN_ALIASES = {"jira-cloud": "jira", "jira-hosted": "jira"}
 
 
 def resolve_command(name: str, integrations_dir: Path | None) -> list[str]:
@@ -42,8 +44,9 @@ def resolve_command(name: str, integrations_dir: Path | None) -> list[str]:
         for candidate in (integrations_dir / "bin" / name, integrations_dir / name):
             if candidate.is_file() and os.access(candidate, os.X_OK):
                 return [str(candidate)]
-    module = f"integrations.{name.replace('-', '_')}"
-    if name.replace("-", "_").isidentifier() and importlib.util.find_spec(module) is not None:
+    package = BUILTIN_ALIASES.get(name, name).replace("-", "_")
+    module = f"integrations.{package}"
+    if package.isidentifier() and importlib.util.find_spec(module) is not None:
         return [sys.executable, "-m", module]
     where = f" (looked in {integrations_dir}/bin, {integrations_dir} and the built-in integrations)" \
         if integrations_dir else " (no built-in integration has that name)"

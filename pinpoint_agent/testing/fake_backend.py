@@ -15,12 +15,15 @@ It implements the endpoints of ``pinpoint_agent.backend`` (see that package's do
         backend.uploads()                               # names that received parts, in first-part order
         backend.assembled("job-1")                      # parts 0..n-1 concatenated
         backend.results, backend.log_lines, backend.enrollments, backend.requests
+        backend.oauth_grant("jira", "refresh-1", ["tok-1", "tok-2"])  # access tokens handed out in turn
 
 Endpoints: ``POST /agent/enroll`` (no auth; 403 on an unknown code; the same code+device_id again gets the
 same answer, with ``secrets`` when the fake was built with ``enroll_secrets``), ``POST /agent/export/upload-url``
 (200 ``{"upload_url": <url>/upload/<export_id>}``, bodies in ``upload_url_requests``),
 ``PUT /upload/<name>.<n>`` (202 ``{"part": n, "size": stored}``), ``POST /agent/export/result``
-(202), ``POST /agent/logs/<stream>`` (gzip JSON lines, 202). Every endpoint except enroll wants
+(202), ``POST /agent/logs/<stream>`` (gzip JSON lines, 202), ``GET /oauth/<ref_type>/refresh/<refresh token>``
+(200 ``{"access_token": …}`` for a granted refresh token, the last one again once its list is used up; 401
+for an unknown one: the original agent's refresh endpoint). Every endpoint except enroll wants
 ``Authorization: <api_key>`` and answers 401 otherwise. Unknown paths answer 404.
 
 Switches count requests in arrival order; with ``path_prefix`` they only count requests whose path starts
@@ -34,6 +37,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -42,6 +46,7 @@ from typing import Any
 __all__ = ["FakeBackend", "RecordedRequest"]
 
 _PART_PATH = re.compile(r"^/upload/(?P<name>.+)\.(?P<n>\d+)$")
+_OAUTH_PATH = re.compile(r"^/oauth/(?P<ref_type>[^/]+)/refresh/(?P<token>[^/]+)$")
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class _State:
     results: list[dict[str, Any]] = field(default_factory=list)
     log_batches: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
     upload_url_requests: list[dict[str, Any]] = field(default_factory=list)
+    oauth: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
 
 class FakeBackend:
@@ -153,6 +159,11 @@ class FakeBackend:
         """Accept ``code`` at enrollment."""
         with self._lock:
             self._state.codes.add(code)
+
+    def oauth_grant(self, ref_type: str, refresh_token: str, access_tokens: list[str]) -> None:
+        """The refresh endpoint answers these access tokens for ``refresh_token``, one per call."""
+        with self._lock:
+            self._state.oauth[(ref_type, refresh_token)] = list(access_tokens)
 
     def reject_code(self, code: str) -> None:
         """Refuse ``code`` (403) from now on."""
@@ -327,8 +338,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._upload_url(body)
         elif self.command == "POST" and path.startswith("/agent/logs/"):
             self._logs(path.removeprefix("/agent/logs/"), body)
+        elif self.command == "GET" and (oauth := _OAUTH_PATH.match(path)):
+            self._oauth(oauth["ref_type"], urllib.parse.unquote(oauth["token"]))
         else:
             self._answer(404, {"error": f"no route {self.command} {path}"}, len(body))
+
+    def _oauth(self, ref_type: str, refresh_token: str) -> None:
+        backend = self.backend
+        with backend._lock:
+            tokens = backend._state.oauth.get((ref_type, refresh_token))
+            token = (tokens.pop(0) if len(tokens) > 1 else tokens[0]) if tokens else None
+        if token is None:
+            self._answer(401, {"error": "unknown refresh token"}, 0)
+            return
+        self._answer(200, {"access_token": token}, 0)
 
     def _enroll(self, body: bytes) -> None:
         backend = self.backend
