@@ -280,14 +280,15 @@ class GitLabClient:
         if keyset:
             query["pagination"] = "keyset"
             kp = KeysetPaginator()
-            url, q = path, query
+            q: dict[str, Any] | None
+            url, q = path, query  # dict[str, Any] | None: a next link carries its whole query
             while True:
                 resp = self.get(url, params=q)
                 kp.advance(resp.headers)
                 yield Page(_items(resp), resp.headers, kp)
                 if kp.next_url is None:
                     return
-                url, q = kp.next_url, {}
+                url, q = kp.next_url, None
         op = OffsetPaginator(start_page)
         while op.next_page is not None:
             resp = self.get(path, params={**query, "page": op.next_page})
