@@ -55,6 +55,12 @@ class GitLabConfig(BaseModel):
     only_git: bool = Field(False, description="only queue git processing; no users, merge requests or notes")
     per_page: int = Field(100, ge=1, le=100, description="page size of list calls (GitLab allows 1-100)")
     concurrency: int = Field(1, ge=1, le=16, description="projects exported at the same time (1-16)")
+    detail_concurrency: int = Field(
+        4,
+        ge=1,
+        le=16,
+        description="merge requests of a project whose commits, approvals and notes are read at the same time (1-16)",
+    )
     checkpoint_pages: int = Field(
         10, ge=1, description="store merge request progress every this many pages, so a failure keeps it"
     )

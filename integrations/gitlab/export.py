@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from integrations.gitlab import endpoints as ep
@@ -131,6 +132,14 @@ def walk_updated(
         page_no = 1 if restart else page_no + 1
 
 
+@dataclass
+class MergeRequestDetails:
+    mr: dict[str, Any]
+    commits: list[dict[str, Any]]
+    approved: list[dict[str, Any]]
+    notes: list[dict[str, Any]]
+
+
 class Exporter:
     """One code export run of one integration entry."""
 
@@ -142,8 +151,15 @@ class Exporter:
         self.users = UserSink()
         self._failed = 0
         self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=cfg.detail_concurrency, thread_name_prefix="mr")
 
     def run(self) -> ExportResult:
+        try:
+            return self._run()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self) -> ExportResult:
         key = scope_key(self.cfg)
         self.agent = self.ctx.require_agent()
         admin = is_admin(self.client)
@@ -224,8 +240,9 @@ class Exporter:
 
         def on_page(items: list[dict[str, Any]], total: int | None, more: bool) -> None:
             batch = batches[-1]
-            for mr in items:
-                self._merge_request(p, batch, mr, heads)
+            # The three reads per merge request wait on the network: several merge requests at a time.
+            for details in self._pool.map(lambda mr: self._details(p, mr), items):
+                self._merge_request(p, batch, details, heads)
             state["pages"] += 1
             state["done"] += len(items)
             batch.main.progress(state["done"], max(total or 0, state["done"]))
@@ -241,14 +258,20 @@ class Exporter:
         batches[-1].done(format_cursor(cursor) or first.last_processed)
         return heads
 
-    def _merge_request(
-        self, p: ProjectInfo, batch: Batch, mr: dict[str, Any], heads: dict[int, GitPullRequest]
-    ) -> None:
-        iid = int(mr["iid"])
-        parts = {"project": p.pid, "iid": iid}
+    def _details(self, p: ProjectInfo, mr: dict[str, Any]) -> MergeRequestDetails:
+        """A merge request's commits (oldest first), approvals and user notes: I/O only, run on the detail pool."""
+        parts = {"project": p.pid, "iid": int(mr["iid"])}
         commits = list(reversed(self.client.all(ep.MR_COMMITS.url(**parts))))  # GitLab lists newest first
         approved = self._approvals(ep.MR_APPROVALS.url(**parts))
         notes = models.user_notes(self.client.all(ep.MR_NOTES.url(**parts), ep.MR_NOTES.query()))
+        return MergeRequestDetails(mr, commits, approved, notes)
+
+    def _merge_request(
+        self, p: ProjectInfo, batch: Batch, d: MergeRequestDetails, heads: dict[int, GitPullRequest]
+    ) -> None:
+        """Sends one merge request and its children (in the project's thread: sessions are not shared)."""
+        mr, commits, approved, notes = d.mr, d.commits, d.approved, d.notes
+        iid = int(mr["iid"])
         obj = models.pull_request(self.cust, p.obj, mr, [str(c["id"]) for c in commits])
         pr_id = obj["id"]
         met = [
