@@ -52,6 +52,12 @@ class GitLabConfig(BaseModel):
     )
     exclusions: list[str] = Field(default_factory=list, description="skip projects matching one of these")
     include_archived: bool = Field(False, description="also export archived projects")
+    emails_refresh_hours: float = Field(
+        24.0,
+        ge=0.0,
+        description="admin tokens: read every user's secondary emails (one request per user) at most "
+        "this often, and in between only new users' (0: every export); primary emails are read every time",
+    )
     only_git: bool = Field(False, description="only queue git processing; no users, merge requests or notes")
     per_page: int = Field(100, ge=1, le=100, description="page size of list calls (GitLab allows 1-100)")
     concurrency: int = Field(1, ge=1, le=16, description="projects exported at the same time (1-16)")

@@ -80,3 +80,40 @@ def parse_time(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass
+class EmailSweep:
+    """The ``sourcecode.CommitUser`` token of an admin export: when every user's secondary emails were last
+    read (``swept``) and the highest user id seen (``max_id``). GitLab's user lists carry the primary email
+    but no sign that a secondary one changed, so ``/users/:id/emails`` (one request per user) is read for every
+    user only every ``emails_refresh_hours``, and in between for new users only."""
+
+    swept: str = ""
+    max_id: int = 0
+
+    def due(self, now: datetime, hours: float) -> bool:
+        """True when every user's emails are to be read this time."""
+        last = parse_time(self.swept)
+        return last is None or hours <= 0 or (now - last).total_seconds() >= hours * 3600
+
+    def wants(self, user_id: int, full: bool) -> bool:
+        return full or user_id > self.max_id
+
+
+def parse_sweep(token: str) -> EmailSweep:
+    try:
+        raw = orjson.loads(token) if token.strip().startswith("{") else {}
+    except orjson.JSONDecodeError:
+        raw = {}
+    max_id = raw.get("max_id", 0) if isinstance(raw, dict) else 0
+    swept = str(raw.get("swept") or "") if isinstance(raw, dict) else ""
+    return EmailSweep(swept if parse_time(swept) else "", max_id if isinstance(max_id, int) else 0)
+
+
+def format_sweep(sweep: EmailSweep) -> str:
+    return orjson.dumps({"swept": sweep.swept, "max_id": sweep.max_id}).decode()
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -27,13 +27,22 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from integrations.gitlab import endpoints as ep
 from integrations.gitlab import models
 from integrations.gitlab.client import Forbidden, GitLabClient, NotFound
 from integrations.gitlab.config import GitLabConfig
-from integrations.gitlab.cursor import UpdatedCursor, format_cursor, parse_cursor
+from integrations.gitlab.cursor import (
+    EmailSweep,
+    UpdatedCursor,
+    format_cursor,
+    format_sweep,
+    format_time,
+    parse_cursor,
+    parse_sweep,
+)
 from integrations.gitlab.pagination import PaginationLoop
 from integrations.gitlab.walks import ProjectInfo, git_request, is_admin, list_projects, users
 from integrations.sdk import (
@@ -185,21 +194,29 @@ class Exporter:
 
     # -- users ---------------------------------------------------------------------------------------------
     def _users(self, root: Session, key: str, infos: list[ProjectInfo], admin: bool) -> None:
-        """Users; with an admin token also each user's emails as CommitUser links (DESIGN §6)."""
+        """Users; with an admin token also each user's emails as CommitUser links (DESIGN §6): the primary email
+        every time, the secondary ones per the sweep rule (see ``cursor.EmailSweep``)."""
         links = root.child("sourcecode.CommitUser", key, key) if admin else None
+        sweep = parse_sweep(links.last_processed) if links is not None else EmailSweep()
+        now = datetime.now(UTC)
+        full = sweep.due(now, self.cfg.emails_refresh_hours)
+        seen_max = sweep.max_id
         try:
             with root.child("sourcecode.User", key, key) as session:
                 for u in users(self.cfg, self.client, infos, admin):
                     if self.users.first_time(models.ref(u)):
                         session.send(models.user(self.cust, u, member=True))
                     if links is not None:
-                        links.send_many(models.commit_users(self.cust, u, self._emails(u)))
+                        uid = int(u["id"])
+                        secondary = self._emails(u) if sweep.wants(uid, full) else []
+                        links.send_many(models.commit_users(self.cust, u, secondary))
+                        seen_max = max(seen_max, uid)
         except BaseException:
             if links is not None:
                 links.rollback()
             raise
         if links is not None:
-            links.done()
+            links.done(format_sweep(EmailSweep(format_time(now) if full else sweep.swept, seen_max)))
 
     def _emails(self, u: dict[str, Any]) -> list[dict[str, Any]]:
         try:

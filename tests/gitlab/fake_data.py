@@ -42,7 +42,6 @@ USERS = [
     FakeUser(3, "carol", "Carol Danvers", "carol@acme.example", ["c.danvers@old.example"]),
     FakeUser(4, "project_11_bot_3f2a", "api deploy bot", "project11_bot@noreply.example", bot=True),
 ]
-BY_ID = {u.id: u for u in USERS}
 
 
 @dataclass
@@ -67,6 +66,8 @@ class FakeData:
 
     def __init__(self, base: str, *, mrs_per_project: dict[str, int] | None = None, notes_per_mr: int = 3) -> None:
         self.base = base
+        self.users = list(USERS)  # this fake's users: tests may add some
+        self.by_id = {u.id: u for u in self.users}
         self.clock = T0
         self.projects: dict[int, FakeProject] = {}
         self.clone_urls: dict[str, str] = {}  # path -> a local git repo the project's clone url points at
@@ -93,7 +94,7 @@ class FakeData:
         return iso(self.clock)
 
     def short_user(self, uid: int) -> dict[str, Any]:
-        u = BY_ID[uid]
+        u = self.by_id[uid]
         return {
             "id": u.id,
             "username": u.username,
@@ -129,11 +130,11 @@ class FakeData:
                 "short_id": sha(p.path, iid, k)[:8],
                 "title": f"change {k} of !{iid}",
                 "message": f"change {k} of !{iid}\n",
-                "author_name": BY_ID[author].name,
-                "author_email": BY_ID[author].email,
+                "author_name": self.by_id[author].name,
+                "author_email": self.by_id[author].email,
                 "authored_date": created,
-                "committer_name": BY_ID[author].name,
-                "committer_email": BY_ID[author].email,
+                "committer_name": self.by_id[author].name,
+                "committer_email": self.by_id[author].email,
                 "committed_date": created,
                 "created_at": created,
                 "parent_ids": [],
@@ -304,6 +305,10 @@ class FakeData:
         }
 
     # -- changes ---------------------------------------------------------------------------------------
+    def add_user(self, user: FakeUser) -> None:
+        self.users.append(user)
+        self.by_id[user.id] = user
+
     def touch_mr(self, pid: int, iid: int, **changes: Any) -> dict[str, Any]:
         p = self.projects[pid]
         mr = next(m for m in p.mrs if m["iid"] == iid)

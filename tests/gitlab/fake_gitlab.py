@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import orjson
 
-from tests.gitlab.fake_data import BY_ID, USERS, FakeData, FakeProject, iso
+from tests.gitlab.fake_data import FakeData, FakeProject, iso
 
 ADMIN_TOKEN = "glpat-ADMINfake0123456789SECRET"
 USER_TOKEN = "glpat-USERfake9876543210SECRET"
@@ -169,25 +169,25 @@ class FakeGitLab:
         self, method: str, path: str, query: dict[str, str], body: bytes, uid: int
     ) -> tuple[int, Any, dict[str, str]]:
         d = self.data
-        admin = BY_ID[uid].admin
+        admin = d.by_id[uid].admin
         none: dict[str, str] = {}
         if path == "/version":
             return 200, {"version": "16.11.2-ee", "revision": "ab12cd34"}, none
         if path == "/user":
-            me = d.admin_user(BY_ID[uid]) if admin else {**d.short_user(uid), "email": BY_ID[uid].email}
+            me = d.admin_user(d.by_id[uid]) if admin else {**d.short_user(uid), "email": d.by_id[uid].email}
             if not admin:
                 me.pop("is_admin", None)
             return 200, me, none
         if path == "/personal_access_tokens/self":
             return 200, {"id": 7, "name": "pinpoint", "scopes": ["read_api", "read_repository"], "active": True}, none
         if path == "/users":
-            items = [d.admin_user(u) if admin else d.short_user(u.id) for u in USERS]
+            items = [d.admin_user(u) if admin else d.short_user(u.id) for u in d.users]
             return self._offset(items, query)
         m = re.match(r"^/users/(\d+)/emails$", path)
         if m:
             if not admin:
                 return 403, {"message": "403 Forbidden"}, none
-            u = BY_ID.get(int(m.group(1)))
+            u = d.by_id.get(int(m.group(1)))
             if u is None:
                 return 404, {"message": "404 User Not Found"}, none
             emails = [{"id": 300 + k, "email": e, "confirmed_at": iso(d.clock)} for k, e in enumerate(u.secondary)]
@@ -206,7 +206,7 @@ class FakeGitLab:
             if m.group(2) is None:
                 return 200, {"id": d.groups[gpath], "full_path": gpath, "name": gpath.rsplit("/", 1)[-1]}, none
             if m.group(2) == "/members/all":
-                return self._offset([{**d.short_user(u.id), "access_level": 30} for u in USERS[:3]], query)
+                return self._offset([{**d.short_user(u.id), "access_level": 30} for u in d.users[:3]], query)
             sub = query.get("include_subgroups") == "true"
             items = [
                 d.project(p)
@@ -237,7 +237,7 @@ class FakeGitLab:
         if sub == "":
             return 200, d.project(p), none
         if sub == "members/all":
-            return self._offset([{**d.short_user(u.id), "access_level": 30} for u in USERS[:2]], query)
+            return self._offset([{**d.short_user(u.id), "access_level": 30} for u in d.users[:2]], query)
         if sub in ("merge_requests", "issues"):
             items = p.mrs if sub == "merge_requests" else p.issues
             after = query.get("updated_after", "")

@@ -13,6 +13,7 @@ from integrations.gitlab.export import walk_updated
 from pinpoint_agent import ids
 from pinpoint_agent.protocol import IntegrationType
 from tests.gitlab.conftest import CUSTOMER, agent_export
+from tests.gitlab.fake_data import FakeUser
 from tests.gitlab.fake_gitlab import ADMIN_TOKEN, OAUTH_TOKEN, FakeGitLab
 
 GROUP_PROJECTS = ["acme/api", "acme/web", "acme/platform/infra"]
@@ -224,3 +225,24 @@ def test_work_export_sends_projects_issues_and_user_comments_incrementally(
     again = agent_export(agent_root, gl_config, kind=IntegrationType.WORK)
     assert [i["identifier"] for i in again.objects["work.Issue"]] == ["acme/web#1"]
     assert sorted(c["body"] for c in again.objects["work.IssueComment"]) == ["me too"]  # "seen it" deduped
+
+
+def test_admin_incremental_reads_secondary_emails_of_new_users_only(
+    fake: FakeGitLab, gl_config: dict[str, Any], agent_root: Path
+) -> None:
+    """With an admin token the first export reads every user's /emails; an unchanged second one reads none,
+    a new user's only; with emails_refresh_hours 0 every export reads them all again."""
+    cfg = {**gl_config, "access_token": ADMIN_TOKEN}
+    agent_export(agent_root, cfg)
+    assert fake.count("/emails") == 4
+    fake.reset_counts()
+    same = agent_export(agent_root, cfg)
+    assert fake.count("/emails") == 0 and not same.objects.get("sourcecode.CommitUser")
+    fake.data.add_user(FakeUser(5, "dave", "Dave Null", "dave@acme.example", ["dave@old.example"]))
+    fake.reset_counts()
+    new = agent_export(agent_root, cfg)
+    assert [r.path for r in fake.requests if r.path.endswith("/emails")] == ["/api/v4/users/5/emails"]
+    assert {u["email"] for u in new.objects["sourcecode.CommitUser"]} == {"dave@acme.example", "dave@old.example"}
+    fake.reset_counts()
+    agent_export(agent_root, {**cfg, "emails_refresh_hours": 0})
+    assert fake.count("/emails") == 5

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
 from integrations.gitlab import models
 from integrations.gitlab.config import describe, parse_config
-from integrations.gitlab.cursor import UpdatedCursor, format_cursor, parse_cursor
+from integrations.gitlab.cursor import EmailSweep, UpdatedCursor, format_cursor, format_sweep, parse_cursor, parse_sweep
 from integrations.gitlab.pagination import KeysetPaginator, OffsetPaginator, PaginationLoop
 from integrations.gitlab.ratelimit import DEFAULT_WAIT, RateLimiter
 from pinpoint_agent.errors import ConfigError
@@ -139,3 +141,14 @@ def test_rate_limiter_waits() -> None:
     rl = RateLimiter(reserve=0.5, clock=lambda: now)
     rl.update(httpx.Headers({"RateLimit-Limit": "10", "RateLimit-Remaining": "6", "RateLimit-Reset": "1060"}))
     assert rl.acquire() == 0.0 and rl.acquire() == 61.0
+
+
+def test_email_sweep_rule() -> None:
+    """Every user's emails on a first run, after emails_refresh_hours, or with 0 hours; otherwise only users
+    above the highest id seen; unreadable tokens mean a first run."""
+    now = datetime(2024, 1, 2, 12, tzinfo=UTC)
+    assert parse_sweep("").due(now, 24) and parse_sweep("junk").due(now, 24)
+    sweep = parse_sweep(format_sweep(EmailSweep("2024-01-02T00:00:00Z", 7)))
+    assert sweep == EmailSweep("2024-01-02T00:00:00Z", 7)
+    assert not sweep.due(now, 24) and sweep.due(now, 12) and sweep.due(now, 0)
+    assert sweep.wants(8, full=False) and not sweep.wants(7, full=False) and sweep.wants(1, full=True)
