@@ -224,7 +224,7 @@ def webhook(
     if event == "Push Hook":
         if agent is None:
             raise NotSupportedError("gitlab: a push needs the agent's git processing, which is not available")
-        agent.export_git_repo(git_request(project, [], client.auth.token))
+        agent.export_git_repo(git_request(project, [], client.auth.token, oauth=client.auth.oauth))
         return WebhookResult()
     if event == "Merge Request Hook":
         raw = _get(client, ep.MERGE_REQUEST.url(project=project.pid, iid=attrs["iid"]), "merge request")

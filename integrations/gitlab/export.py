@@ -238,7 +238,8 @@ class Exporter:
             if p.raw.get("empty_repo"):
                 log.info("empty repository: no git processing")
             else:
-                self.agent.export_git_repo(git_request(p, list(heads.values()), self.client.auth.token))
+                auth = self.client.auth
+                self.agent.export_git_repo(git_request(p, list(heads.values()), auth.token, oauth=auth.oauth))
         except ConfigError:
             raise  # a rejected token fails every project: the whole export says so once
         except PinpointError as exc:

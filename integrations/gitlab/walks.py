@@ -91,16 +91,24 @@ def users(
             continue  # a group or project gone since it was listed: its members come with it
 
 
-def git_request(project: ProjectInfo, prs: list[GitPullRequest], token: str) -> GitRepoRequest:
-    """``ExportGitRepo`` for a project: the clean http clone url; the token only in ``credentials``.
+def git_request(project: ProjectInfo, prs: list[GitPullRequest], token: str, *, oauth: bool = False) -> GitRepoRequest:
+    """``ExportGitRepo`` for a project: the http clone url; the token only in ``credentials``.
+
+    GitLab takes an OAuth token over git only with the user name ``oauth2``; that name (no secret) goes in the
+    url's user-info, which the agent's git layer takes as the user name for the credentials and strips from
+    what it logs. Access tokens take any user name, so their url stays as GitLab gives it.
 
     A mirror clone fetches every ref, ``refs/merge-requests/<iid>/head`` included, so merge request heads
     whose source branch is gone (or lives in a fork) are still there for the git processing."""
     web = str(project.raw.get("web_url") or "")
+    url = str(project.raw.get("http_url_to_repo") or f"{web}.git")
+    if oauth and "://" in url and "@" not in url.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = url.split("://", 1)
+        url = f"{scheme}://oauth2@{rest}"
     return GitRepoRequest(
         repo_id=project.obj["id"],
         unique_name=project.path,
-        url=str(project.raw.get("http_url_to_repo") or f"{web}.git"),
+        url=url,
         commit_url_template=f"{web}/-/commit/@@@sha@@@",
         branch_url_template=f"{web}/-/tree/@@@branch@@@",
         ref_type=models.REF_TYPE,

@@ -199,12 +199,15 @@ def test_oauth_export_uses_bearer_tokens_from_the_agent(
     fake: FakeGitLab, gl_config: dict[str, Any], agent_root: Path
 ) -> None:
     """With OAuth the config needs no token: the plugin asks the agent for one, sends it as Bearer, asks again
-    when it is rejected, and the git request carries the current one in credentials."""
+    when it is rejected, and the git request carries the current one in credentials (with GitLab's oauth2 user
+    name, not a secret, in the url)."""
     cfg = {k: v for k, v in gl_config.items() if k != "access_token"}
     run = agent_export(agent_root, cfg, use_oauth=True, oauth_tokens=["oauth-EXPIRED", OAUTH_TOKEN])
     assert run.integration["error"] == ""
     assert {r.auth for r in fake.requests} == {"bearer"} and fake.requests[0].status == 401
     assert {g.request.credentials for g in run.git} == {OAUTH_TOKEN}
+    host = fake.url.split("://", 1)[1]
+    assert {g.request.url for g in run.git} == {f"http://oauth2@{host}/{p}.git" for p in GROUP_PROJECTS}
 
 
 def test_work_export_sends_projects_issues_and_user_comments_incrementally(

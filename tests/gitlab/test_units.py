@@ -152,3 +152,22 @@ def test_email_sweep_rule() -> None:
     assert sweep == EmailSweep("2024-01-02T00:00:00Z", 7)
     assert not sweep.due(now, 24) and sweep.due(now, 12) and sweep.due(now, 0)
     assert sweep.wants(8, full=False) and not sweep.wants(7, full=False) and sweep.wants(1, full=True)
+
+
+def test_oauth_git_requests_name_the_oauth2_user_and_the_git_layer_strips_it() -> None:
+    """An OAuth git request's url carries the user name oauth2 (GitLab's rule for OAuth tokens over git) and
+    no secret; the agent's git layer takes that name for the credentials and uses a clean url."""
+    from integrations.gitlab.walks import ProjectInfo, git_request
+    from pinpoint_agent.git._mirror import _split_credentials
+
+    raw = {
+        "id": 1,
+        "path_with_namespace": "g/p",
+        "web_url": "https://gl.example/g/p",
+        "http_url_to_repo": "https://gl.example/g/p.git",
+    }
+    info = ProjectInfo(raw, models.repo("c", raw))
+    oauth = git_request(info, [], "tok-SECRET", oauth=True)
+    assert oauth.url == "https://oauth2@gl.example/g/p.git" and "tok-SECRET" not in oauth.url
+    assert _split_credentials(oauth.url, oauth.credentials) == ("https://gl.example/g/p.git", "tok-SECRET", "oauth2")
+    assert git_request(info, [], "tok-SECRET").url == "https://gl.example/g/p.git"
