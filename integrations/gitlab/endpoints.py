@@ -1,7 +1,7 @@
 """The API v4 endpoints the integration uses, as data: path template, fixed parameters, pagination kind.
 
 An export reads like a walk over these: ``VERSION`` and ``CURRENT_USER`` (admin or not) -> ``GROUP_PROJECTS``
-per configured group (offset) or ``PROJECTS`` (keyset, ordered by id) -> ``USERS`` (admin: with emails, and
+per configured group (offset) or ``PROJECTS`` (keyset, ordered by id) -> ``USERS`` (keyset; admin: with emails, and
 ``USER_EMAILS`` each) or ``GROUP_MEMBERS`` -> per project ``MERGE_REQUESTS`` (``updated_after``, oldest update
 first) -> per changed merge request ``MR_COMMITS``, ``MR_APPROVALS``, ``MR_NOTES``. Work: ``ISSUES`` and
 ``ISSUE_NOTES``. Project ids go in paths as numbers; names (``group/sub``) are url-encoded whole.
@@ -40,7 +40,7 @@ PROJECTS = Endpoint("/projects", {"membership": "true", "order_by": "id", "sort"
 PROJECT = Endpoint("/projects/{project}")
 GROUP_MEMBERS = Endpoint("/groups/{group}/members/all")
 PROJECT_MEMBERS = Endpoint("/projects/{project}/members/all")
-USERS = Endpoint("/users", {"order_by": "id", "sort": "asc"})  # admins see emails; others leave them out
+USERS = Endpoint("/users", {"order_by": "id", "sort": "asc"}, keyset=True)  # admins see emails; others do not
 USER_EMAILS = Endpoint("/users/{user}/emails")  # admin only: the secondary emails
 MERGE_REQUESTS = Endpoint(
     "/projects/{project}/merge_requests",

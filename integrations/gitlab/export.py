@@ -24,11 +24,11 @@ error and the others go on; after more than ``MAX_FAILED_PROJECTS`` failures the
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from integrations.gitlab import endpoints as ep
 from integrations.gitlab import models
@@ -57,6 +57,7 @@ from integrations.sdk import (
 from pinpoint_agent.errors import PinpointError
 
 MAX_FAILED_PROJECTS = 10
+T = TypeVar("T")
 MAX_PAGES = 100_000
 
 
@@ -99,6 +100,17 @@ class Batch:
                 s.rollback()
             except PinpointError:
                 pass  # the error that made us roll back is the one to report
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def scope_key(cfg: GitLabConfig) -> str:
@@ -203,14 +215,17 @@ class Exporter:
         seen_max = sweep.max_id
         try:
             with root.child("sourcecode.User", key, key) as session:
-                for u in users(self.cfg, self.client, infos, admin):
-                    if self.users.first_time(models.ref(u)):
-                        session.send(models.user(self.cust, u, member=True))
-                    if links is not None:
-                        uid = int(u["id"])
-                        secondary = self._emails(u) if sweep.wants(uid, full) else []
+                for chunk in _chunks(users(self.cfg, self.client, infos, admin), 100):
+                    session.send_many(
+                        models.user(self.cust, u, member=True) for u in chunk if self.users.first_time(models.ref(u))
+                    )
+                    if links is None:
+                        continue
+                    # one /emails request per user: on the detail pool, a chunk at a time
+                    wanted = [u if sweep.wants(int(u["id"]), full) else None for u in chunk]
+                    for u, secondary in zip(chunk, self._pool.map(self._emails, wanted), strict=True):
                         links.send_many(models.commit_users(self.cust, u, secondary))
-                        seen_max = max(seen_max, uid)
+                        seen_max = max(seen_max, int(u["id"]))
         except BaseException:
             if links is not None:
                 links.rollback()
@@ -218,7 +233,9 @@ class Exporter:
         if links is not None:
             links.done(format_sweep(EmailSweep(format_time(now) if full else sweep.swept, seen_max)))
 
-    def _emails(self, u: dict[str, Any]) -> list[dict[str, Any]]:
+    def _emails(self, u: dict[str, Any] | None) -> list[dict[str, Any]]:
+        if u is None:
+            return []
         try:
             return list(self.client.all(ep.USER_EMAILS.url(user=u["id"])))
         except (Forbidden, NotFound):

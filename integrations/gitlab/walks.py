@@ -51,7 +51,7 @@ def list_projects(
             walks.append((ep.GROUP_PROJECTS.url(group=group), q, False))
     else:
         q = ep.PROJECTS.query(archived=None if cfg.include_archived else "false")
-        walks.append((ep.PROJECTS.url(), q, True))
+        walks.append((ep.PROJECTS.url(), q, ep.PROJECTS.keyset))
     for (path, query, keyset), group in zip(walks, cfg.groups or [""], strict=True):
         try:
             for page in client.pages(path, query, keyset=keyset):
@@ -71,7 +71,7 @@ def users(
     """The users to export: with an admin token every active user of the instance (``/users`` with emails);
     otherwise the members of the configured groups, or of each exported project."""
     if admin:
-        for page in client.pages(ep.USERS.url(), ep.USERS.query(active="true")):
+        for page in client.pages(ep.USERS.url(), ep.USERS.query(active="true"), keyset=ep.USERS.keyset):
             yield from page.items
         return
     seen: set[int] = set()

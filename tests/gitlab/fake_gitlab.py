@@ -6,7 +6,8 @@
   ``/users/:id/emails`` answers 403 for a plain user.
 - Pagination: offset (``page``/``per_page``; ``X-Page``, ``X-Per-Page``, ``X-Next-Page``, ``X-Prev-Page``,
   ``X-Total``, ``X-Total-Pages`` — totals left out above 10,000 items — and ``Link``); keyset for ``/projects``
-  with ``pagination=keyset&order_by=id`` (``Link rel="next"`` with ``id_after``, no totals; other orders 405).
+  and ``/users`` with ``pagination=keyset&order_by=id`` (``Link rel="next"`` with ``id_after``, no totals;
+  other orders 405).
 - Rate limits: ``RateLimit-Limit``/``-Observed``/``-Remaining``/``-Reset``/``-ResetTime`` on every answer, the
   quota counted down per request, and 429 with ``Retry-After`` once it is used up.
 - Failures on demand: ``fail(match, status, times, skip, headers)`` for 5xx, 429, 404…; ``latency`` seconds
@@ -181,6 +182,8 @@ class FakeGitLab:
         if path == "/personal_access_tokens/self":
             return 200, {"id": 7, "name": "pinpoint", "scopes": ["read_api", "read_repository"], "active": True}, none
         if path == "/users":
+            if query.get("pagination") == "keyset":
+                return self._keyset(path, d.users, query, lambda u: d.admin_user(u) if admin else d.short_user(u.id))
             items = [d.admin_user(u) if admin else d.short_user(u.id) for u in d.users]
             return self._offset(items, query)
         m = re.match(r"^/users/(\d+)/emails$", path)
@@ -195,7 +198,7 @@ class FakeGitLab:
         if path == "/projects":
             visible = [p for p in d.projects.values() if self._filters(p, query)]
             if query.get("pagination") == "keyset":
-                return self._keyset(path, visible, query)
+                return self._keyset(path, visible, query, d.project)
             return self._offset([d.project(p) for p in visible], query)
         m = re.match(r"^/groups/([^/]+)(/projects|/members/all)?$", path)
         if m:
@@ -296,18 +299,20 @@ class FakeGitLab:
             headers.update({"X-Total": str(total), "X-Total-Pages": str(pages)})
         return 200, items[(page - 1) * per_page : page * per_page], headers
 
-    def _keyset(self, path: str, projects: list[FakeProject], query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    def _keyset(
+        self, path: str, objs: list[Any], query: dict[str, str], shape: Callable[[Any], dict[str, Any]]
+    ) -> tuple[int, Any, dict[str, str]]:
         if query.get("order_by") != "id":
             return 405, {"message": "405 Method Not Allowed: keyset pagination needs order_by=id"}, {}
         per_page = min(max(int(query.get("per_page", 20)), 1), 100)
         after = int(query.get("id_after", 0))
-        ordered = sorted((p for p in projects if p.id > after), key=lambda p: p.id)
+        ordered = sorted((o for o in objs if o.id > after), key=lambda o: o.id)
         chunk = ordered[:per_page]
         headers: dict[str, str] = {}
         if len(ordered) > per_page:
             nxt = {k: v for k, v in query.items() if k != "id_after"} | {"id_after": str(chunk[-1].id)}
             headers["Link"] = f'<{self.url}/api/v4{path}?{urlencode(nxt)}>; rel="next"'
-        return 200, [self.data.project(p) for p in chunk], headers
+        return 200, [shape(o) for o in chunk], headers
 
     def _json(self, status: int, data: Any, extra: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         with self.lock:

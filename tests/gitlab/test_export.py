@@ -45,6 +45,10 @@ def test_admin_export_sends_every_model_with_ids_per_the_formulas(
         "c.danvers@old.example",
         "project11_bot@noreply.example",
     }
+    user_pages = [r for r in fake.requests if r.path == "/api/v4/users"]  # keyset: id_after, no page numbers
+    assert [r.query.get("id_after") for r in user_pages] == [None, "2"] and all(
+        "page" not in r.query for r in user_pages
+    )
     assert git_users["alice@home.example"]["associated_ref_id"] == "1"
     assert git_users["alice@home.example"]["id"] == ids.linked_git_user_id(CUSTOMER, "alice@home.example", "1")
 
