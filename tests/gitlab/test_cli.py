@@ -142,3 +142,60 @@ def test_cli_export_with_git_then_incremental_and_no_token_anywhere(fake: FakeGi
     )
     assert (root / "logs" / "integrations" / "gitlab@SOURCECODE@gl1").stat().st_size > 0
     assert ADMIN_TOKEN not in everything
+
+
+def _command(tmp_path: Path, root: Path, config: dict[str, Any], *args: str) -> dict[str, Any]:
+    entries = tmp_path / "one.json"
+    entries.write_text(orjson.dumps([{"id": "gl1", "name": "gitlab", "type": 1, "config": config}]).decode())
+    out = tmp_path / "out.json"
+    proc = run_cli(
+        *args,
+        "--integrations-file",
+        str(entries),
+        "--pinpoint-root",
+        str(root),
+        "--output-file",
+        str(out),
+        "--agent-config-json",
+        '{"customer_id": "c1"}',
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert ADMIN_TOKEN not in proc.stdout + proc.stderr
+    result: dict[str, Any] = orjson.loads(out.read_bytes())
+    return result
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_api")
+def test_cli_validate_onboard_mutate_and_webhook(fake: FakeGitLab, tmp_path: Path) -> None:
+    """The interactive commands through the real CLI: validate-config (with the test clone of the first
+    project's repository), export-onboard-data users, mutate and webhook, each with the original agent's result
+    shape; a wrong X-Gitlab-Token is an error inside the result, not a crash."""
+    git_backed(fake, tmp_path / "git")
+    root = tmp_path / "root"
+    config = {"url": fake.url, "access_token": ADMIN_TOKEN, "groups": ["acme"], "webhook_secret": "s3cret"}
+    assert _command(tmp_path, root, config, "validate-config") == {
+        "errors": [],
+        "success": True,
+        "server_version": "16.11.2-ee",
+    }
+    users = _command(tmp_path, root, config, "export-onboard-data", "--object-type", "users")
+    assert users["success"] and {u["email"] for u in users["data"]} >= {"alice@acme.example"}
+    mutated = _command(
+        tmp_path,
+        root,
+        config,
+        "mutate",
+        "--mutation",
+        '{"fn": "ISSUE_SET_TITLE", "data": {"identifier": "acme/api#1", "title": "From the CLI"}}',
+    )
+    assert mutated["success"] and mutated["mutated_objects"]["work.Issue"][0]["title"] == "From the CLI"
+    hook = {
+        "headers": {"X-Gitlab-Event": "Merge Request Hook", "X-Gitlab-Token": "s3cret"},
+        "body": {"object_kind": "merge_request", "project": {"id": 12}, "object_attributes": {"iid": 2}},
+    }
+    ok = _command(tmp_path, root, config, "webhook", "--data", orjson.dumps(hook).decode())
+    assert ok["success"] and ok["mutated_objects"]["sourcecode.PullRequest"][0]["identifier"] == "acme/web!2"
+    hook["headers"]["X-Gitlab-Token"] = "wrong"  # type: ignore[index]
+    bad = _command(tmp_path, root, config, "webhook", "--data", orjson.dumps(hook).decode())
+    assert not bad["success"] and "X-Gitlab-Token does not match" in bad["error"]
