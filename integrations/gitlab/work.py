@@ -16,7 +16,7 @@ Sessions::
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from integrations.gitlab import endpoints as ep
@@ -120,9 +120,15 @@ class WorkExporter:
         self.log = ctx.log
         self.users = UserSink()
         self._failed = 0
-        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=cfg.detail_concurrency, thread_name_prefix="issue")
 
     def run(self) -> ExportResult:
+        try:
+            return self._run()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self) -> ExportResult:
         key = scope_key(self.cfg)
         agent = self.ctx.require_agent()
         with agent.session("projects", tracking=True) as root:
@@ -146,33 +152,40 @@ class WorkExporter:
         info = ProjectInfo(p.raw, pobj)  # child sessions hang under the work project's id
         first = root.child("work.Issue", pobj["id"], p.path)
         cursor = parse_cursor(first.last_processed)
-        batch = Batch(root, info, first)
+        batches = [Batch(root, info, first)]
+        pages = 0
+
+        def on_page(items: list[dict[str, Any]], total: int | None, more: bool) -> None:
+            nonlocal pages
+            self._issues(p, pobj, batches[-1], items)
+            pages += 1
+            if more and pages % self.cfg.checkpoint_pages == 0:  # a failure later keeps these pages
+                batches[-1].done(format_cursor(cursor))
+                batches.append(Batch(root, info, root.child("work.Issue", pobj["id"], p.path)))
+
         try:
-            walk_updated(
-                self.client,
-                ep.ISSUES.url(project=p.pid),
-                ep.ISSUES.query(),
-                cursor,
-                lambda items, total, more: self._issues(p, pobj, batch, items),
-            )
+            walk_updated(self.client, ep.ISSUES.url(project=p.pid), ep.ISSUES.query(), cursor, on_page)
         except ConfigError:
-            batch.rollback()
+            batches[-1].rollback()
             raise
         except PinpointError as exc:
-            batch.rollback()
+            batches[-1].rollback()
             self._failed += 1
             result.error = str(exc)
             return result
         except BaseException:
-            batch.rollback()
+            batches[-1].rollback()
             raise
-        batch.done(format_cursor(cursor) or first.last_processed)
+        batches[-1].done(format_cursor(cursor) or first.last_processed)
         return result
 
+    def _notes(self, pid: int, i: dict[str, Any]) -> list[dict[str, Any]]:
+        return user_notes(self.client.all(ep.ISSUE_NOTES.url(project=pid, iid=i["iid"]), ep.ISSUE_NOTES.query()))
+
     def _issues(self, p: ProjectInfo, pobj: dict[str, Any], batch: Batch, items: list[dict[str, Any]]) -> None:
-        for i in items:
+        # the notes reads wait on the network: detail_concurrency issues at a time
+        for i, notes in zip(items, self._pool.map(lambda i: self._notes(p.pid, i), items), strict=True):
             obj = issue(self.cust, pobj, i)
-            notes = user_notes(self.client.all(ep.ISSUE_NOTES.url(project=p.pid, iid=i["iid"]), ep.ISSUE_NOTES.query()))
             if notes:
                 batch.session("work.IssueComment").send_many(issue_comment(self.cust, pobj, obj, n) for n in notes)
             for u in [i.get("author"), *(i.get("assignees") or []), *(n.get("author") for n in notes)]:

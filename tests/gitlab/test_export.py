@@ -253,3 +253,20 @@ def test_admin_incremental_reads_secondary_emails_of_new_users_only(
     fake.reset_counts()
     agent_export(agent_root, {**cfg, "emails_refresh_hours": 0})
     assert fake.count("/emails") == 5
+
+
+def test_work_export_checkpoints_and_resumes_after_a_failure(
+    fake: FakeGitLab, gl_config: dict[str, Any], agent_root: Path
+) -> None:
+    """Issues are walked like merge requests: with checkpoint_pages 1 a failure on the second page keeps the
+    first page's issues stored, and the next export sends only the rest."""
+    cfg = {**gl_config, "per_page": 1, "checkpoint_pages": 1}
+    fake.fail("/projects/11/issues?", 500, skip=1, times=5)
+    first = agent_export(agent_root, cfg, kind=IntegrationType.WORK)
+    errors = {p["name"]: p["error"] for p in first.integration["projects"]}
+    assert "HTTP 500" in errors["acme/api"] and errors["acme/web"] == ""
+    assert [i["identifier"] for i in first.objects["work.Issue"] if i["identifier"].startswith("acme/api")] == [
+        "acme/api#1"
+    ]
+    second = agent_export(agent_root, cfg, kind=IntegrationType.WORK)
+    assert [i["identifier"] for i in second.objects["work.Issue"]] == ["acme/api#2"]
