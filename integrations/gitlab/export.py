@@ -251,9 +251,10 @@ class Exporter:
         log = self.log.bind(project=p.path)
         assert self.agent is not None  # set by run()
         try:
-            heads = {} if self.cfg.only_git else self._merge_requests(root, p)
-            if p.raw.get("empty_repo"):
-                log.info("empty repository: no git processing")
+            wanted = not self.cfg.only_git and p.enabled("merge_requests")
+            heads = self._merge_requests(root, p) if wanted else {}
+            if p.raw.get("empty_repo") or not p.enabled("repository"):
+                log.info("no repository content: no git processing")
             else:
                 auth = self.client.auth
                 self.agent.export_git_repo(git_request(p, list(heads.values()), auth.token, oauth=auth.oauth))

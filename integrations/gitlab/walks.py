@@ -28,6 +28,14 @@ class ProjectInfo:
     def path(self) -> str:
         return str(self.raw["path_with_namespace"])
 
+    def enabled(self, feature: str) -> bool:
+        """Whether a project feature (``merge_requests``, ``issues``, ``repository``) is on: GitLab's
+        ``<feature>_access_level`` (since 12.x), else the older ``<feature>_enabled``; on when neither is there."""
+        level = self.raw.get(f"{feature}_access_level")
+        if level is not None:
+            return bool(level != "disabled")
+        return bool(self.raw.get(f"{feature}_enabled", True))
+
 
 def is_admin(client: GitLabClient) -> bool:
     """Whether the token is an administrator's: ``/user`` has ``is_admin`` true only for them (GitLab leaves the

@@ -147,7 +147,7 @@ class WorkExporter:
         if self._failed > MAX_FAILED_PROJECTS:
             result.error = f"not exported: more than {MAX_FAILED_PROJECTS} projects failed before it"
             return result
-        if not p.raw.get("issues_enabled", True):
+        if not p.enabled("issues"):
             return result
         info = ProjectInfo(p.raw, pobj)  # child sessions hang under the work project's id
         first = root.child("work.Issue", pobj["id"], p.path)

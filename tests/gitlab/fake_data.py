@@ -49,6 +49,7 @@ class FakeProject:
     id: int
     path: str  # path_with_namespace
     archived: bool = False
+    merge_requests_enabled: bool = True
     mrs: list[dict[str, Any]] = field(default_factory=list)
     commits: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     approvals: dict[int, list[int]] = field(default_factory=dict)
@@ -272,7 +273,9 @@ class FakeData:
             "visibility": "private",
             "empty_repo": False,
             "issues_enabled": True,
-            "merge_requests_enabled": True,
+            "merge_requests_enabled": p.merge_requests_enabled,
+            "merge_requests_access_level": "enabled" if p.merge_requests_enabled else "disabled",
+            "repository_access_level": "enabled",
             "namespace": {
                 "id": self.groups.get(ns, 1),
                 "full_path": ns,

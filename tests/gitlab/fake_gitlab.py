@@ -241,6 +241,8 @@ class FakeGitLab:
             return 200, d.project(p), none
         if sub == "members/all":
             return self._offset([{**d.short_user(u.id), "access_level": 30} for u in d.users[:2]], query)
+        if sub.startswith("merge_requests") and not p.merge_requests_enabled:
+            return 403, {"message": "403 Forbidden"}, none
         if sub in ("merge_requests", "issues"):
             items = p.mrs if sub == "merge_requests" else p.issues
             after = query.get("updated_after", "")

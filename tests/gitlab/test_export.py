@@ -270,3 +270,14 @@ def test_work_export_checkpoints_and_resumes_after_a_failure(
     ]
     second = agent_export(agent_root, cfg, kind=IntegrationType.WORK)
     assert [i["identifier"] for i in second.objects["work.Issue"]] == ["acme/api#2"]
+
+
+def test_a_project_with_merge_requests_off_is_exported_without_asking_for_them(
+    fake: FakeGitLab, gl_config: dict[str, Any], agent_root: Path
+) -> None:
+    """merge_requests_access_level disabled: the project is a repo with git and no error, and its merge request
+    list (which would answer 403) is never asked for."""
+    fake.data.projects[12].merge_requests_enabled = False
+    run = agent_export(agent_root, gl_config)
+    assert [(p["name"], p["error"]) for p in run.integration["projects"]] == [(n, "") for n in GROUP_PROJECTS]
+    assert fake.count("/projects/12/merge_requests") == 0 and "acme/web" in {g.request.unique_name for g in run.git}
