@@ -96,6 +96,8 @@ class GitLabConfig(BaseModel):
             raise ValueError("is not an http(s) url")
         if parsed.username or parsed.password:
             raise ValueError("must not carry credentials (put the token in access_token)")
+        if parsed.query or parsed.fragment:  # ?private_token=… would end up in logs and errors
+            raise ValueError("must not carry a query string (put the token in access_token)")
         return value
 
     @property

@@ -60,6 +60,11 @@ def test_bad_config_is_one_config_error_line() -> None:
     with pytest.raises(ConfigError, match="url must not carry credentials") as err:
         GitLabIntegration().validate_config(ctx({"url": "https://u:pw-SECRET@gitlab.example", "access_token": "t"}))
     assert "pw-SECRET" not in str(err.value)
+    with pytest.raises(ConfigError, match="url must not carry a query string") as err:
+        GitLabIntegration().validate_config(
+            ctx({"url": "https://gitlab.example/?private_token=q-SECRET", "access_token": "t"})
+        )
+    assert "q-SECRET" not in str(err.value)
     with pytest.raises(ConfigError, match="per_page"):
         GitLabIntegration().validate_config(ctx({"access_token": "t", "per_page": 500}))
 
