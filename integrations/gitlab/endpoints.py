@@ -1,10 +1,11 @@
 """The API v4 endpoints the integration uses, as data: path template, fixed parameters, pagination kind.
 
-An export reads like a walk over these: ``VERSION`` and ``CURRENT_USER`` (admin or not) -> ``GROUP_PROJECTS``
-per configured group (offset) or ``PROJECTS`` (keyset, ordered by id) -> ``USERS`` (keyset; admin: with emails, and
+An export reads like a walk over these: ``CURRENT_USER`` (admin or not) -> ``GROUP_PROJECTS`` per configured
+group (offset pages) or ``PROJECTS`` (keyset, by id) -> ``USERS`` (keyset; an admin sees emails, and
 ``USER_EMAILS`` each) or ``GROUP_MEMBERS`` -> per project ``MERGE_REQUESTS`` (``updated_after``, oldest update
-first) -> per changed merge request ``MR_COMMITS``, ``MR_APPROVALS``, ``MR_NOTES``. Work: ``ISSUES`` and
-``ISSUE_NOTES``. Project ids go in paths as numbers; names (``group/sub``) are url-encoded whole.
+first) -> per changed merge request ``MR_COMMITS``, ``MR_APPROVALS``, ``MR_REVIEWERS`` (when it has
+reviewers) and ``MR_NOTES``. Work: ``ISSUES`` and ``ISSUE_NOTES``. validate-config adds ``VERSION``. Project
+ids go in paths as numbers; names (``group/sub``) are url-encoded whole.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ MERGE_REQUESTS = Endpoint(
 MERGE_REQUEST = Endpoint("/projects/{project}/merge_requests/{iid}")
 MR_COMMITS = Endpoint("/projects/{project}/merge_requests/{iid}/commits")
 MR_APPROVALS = Endpoint("/projects/{project}/merge_requests/{iid}/approvals")
+MR_REVIEWERS = Endpoint("/projects/{project}/merge_requests/{iid}/reviewers")  # GitLab 15.x+: review states
 MR_NOTES = Endpoint("/projects/{project}/merge_requests/{iid}/notes", {"sort": "asc", "order_by": "created_at"})
 ISSUES = Endpoint("/projects/{project}/issues", {"scope": "all", "order_by": "updated_at", "sort": "asc"})
 ISSUE = Endpoint("/projects/{project}/issues/{iid}")

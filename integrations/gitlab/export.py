@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -159,6 +159,7 @@ class MergeRequestDetails:
     commits: list[dict[str, Any]]
     approved: list[dict[str, Any]]
     notes: list[dict[str, Any]]
+    reviews: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Exporter:
@@ -298,12 +299,15 @@ class Exporter:
         return heads
 
     def _details(self, p: ProjectInfo, mr: dict[str, Any]) -> MergeRequestDetails:
-        """A merge request's commits (oldest first), approvals and user notes: I/O only, run on the detail pool."""
+        """A merge request's commits (oldest first), approvals, reviewers and user notes: I/O only, run on the
+        detail pool."""
         parts = {"project": p.pid, "iid": int(mr["iid"])}
         commits = list(reversed(self.client.all(ep.MR_COMMITS.url(**parts))))  # GitLab lists newest first
         approved = self._approvals(ep.MR_APPROVALS.url(**parts))
+        # reviewers' states: asked only for merge requests that have reviewers (the list item names them)
+        reviews = self._reviewers(ep.MR_REVIEWERS.url(**parts)) if mr.get("reviewers") else []
         notes = models.user_notes(self.client.all(ep.MR_NOTES.url(**parts), ep.MR_NOTES.query()))
-        return MergeRequestDetails(mr, commits, approved, notes)
+        return MergeRequestDetails(mr, commits, approved, notes, reviews)
 
     def _merge_request(
         self, p: ProjectInfo, batch: Batch, d: MergeRequestDetails, heads: dict[int, GitPullRequest]
@@ -324,10 +328,10 @@ class Exporter:
             batch.session("sourcecode.PullRequestCommit").send_many(
                 models.pr_commit(self.cust, p.obj, pr_id, c) for c in commits
             )
-        if approved:
-            batch.session("sourcecode.PullRequestReview").send_many(
-                models.approval(self.cust, p.obj, pr_id, mr, a) for a in approved
-            )
+        reviews = [models.approval(self.cust, p.obj, pr_id, mr, a) for a in approved]
+        reviews.extend(r for r in (models.review(self.cust, p.obj, pr_id, mr, r) for r in d.reviews) if r)
+        if reviews:
+            batch.session("sourcecode.PullRequestReview").send_many(reviews)
             met.extend(a.get("user") for a in approved)
         if notes:
             batch.session("sourcecode.PullRequestComment").send_many(
@@ -347,6 +351,14 @@ class Exporter:
         )
         if all((head.url, head.branch_name, head.last_commit_sha)):
             heads[iid] = head
+
+    def _reviewers(self, path: str) -> list[dict[str, Any]]:
+        """The reviewers of a merge request with their review state; [] on GitLab versions without the
+        endpoint (404)."""
+        try:
+            return [r for r in self.client.all(path) if isinstance(r, dict) and r.get("user")]
+        except (NotFound, Forbidden):
+            return []
 
     def _approvals(self, path: str) -> list[dict[str, Any]]:
         """``approved_by`` of a merge request; [] where approvals are off for the project (404/403)."""

@@ -3,8 +3,9 @@
 Ref ids are GitLab's numeric global ids as strings, as the original agent used: users ``ids.user_id``
 over the user id, repos ``ids.repo_id`` over the project id, merge requests ``ids.pull_request_id`` over the
 merge request's global ``id`` (not its per-project ``iid``, which is ``number``), commits ``ids.commit_id``.
-Notes use the pull request formula over the note id (``values(customer_id, ref_id, ref_type, repo_id)``), and
-approvals over ``approval-<merge request id>-<user id>`` (GitLab gives an approval no id of its own). Every
+Notes use the pull request formula over the note id (``values(customer_id, ref_id, ref_type, repo_id)``),
+approvals over ``approval-<merge request id>-<user id>`` and reviewer states over
+``review-<merge request id>-<user id>`` (GitLab gives neither an id of its own). Every
 object ends with ``hashcode`` computed over the others (``ids.hashcode``).
 """
 
@@ -184,6 +185,34 @@ def approval(
             "url": str(mr.get("web_url") or ""),
             "user_ref_id": ref(who),
             "created_date": date(approved.get("approved_at")),
+        }
+    )
+
+
+# A reviewer's state (``/reviewers``) as a review; "approved" is left to the approvals, which carry it too,
+# and "unreviewed" (asked, not yet done) is no review.
+REVIEW_STATES = {"reviewed": "COMMENTED", "requested_changes": "CHANGES_REQUESTED", "unapproved": "DISMISSED"}
+
+
+def review(
+    cust: str, repo_obj: dict[str, Any], pr_id: str, mr: dict[str, Any], r: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A reviewer entry of ``/reviewers`` as a review in its state, or None when it is no review."""
+    state = REVIEW_STATES.get(str(r.get("state") or ""))
+    if state is None:
+        return None
+    who = r.get("user") or {}
+    rref = f"review-{mr['id']}-{ref(who)}"
+    rid = repo_obj["id"]
+    return finish(
+        {
+            **_base(cust, values(cust, rref, REF_TYPE, rid), rref),
+            "repo_id": rid,
+            "pull_request_id": pr_id,
+            "state": state,
+            "url": str(mr.get("web_url") or ""),
+            "user_ref_id": ref(who),
+            "created_date": date(r.get("created_at")),
         }
     )
 

@@ -53,6 +53,7 @@ class FakeProject:
     mrs: list[dict[str, Any]] = field(default_factory=list)
     commits: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     approvals: dict[int, list[int]] = field(default_factory=dict)
+    reviewers: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     notes: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     issues: list[dict[str, Any]] = field(default_factory=list)
     issue_notes: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
@@ -195,6 +196,10 @@ class FakeData:
         }
         p.mrs.append(mr)
         p.approvals[iid] = [3] if state == "merged" else []
+        review_state = {"merged": "approved", "opened": "requested_changes", "closed": "reviewed"}.get(
+            state, "unreviewed"
+        )
+        p.reviewers[iid] = [{"user": self.short_user(3), "state": review_state, "created_at": created}]
         p.notes[iid] = [self._note(mr, "MergeRequest", [1, 2, 3][k % 3], f"comment {k}") for k in range(notes)]
         p.notes[iid].append(self._note(mr, "MergeRequest", 2, "added 1 commit", system=True))
 

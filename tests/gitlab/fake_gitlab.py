@@ -250,7 +250,7 @@ class FakeGitLab:
             key = "updated_at" if query.get("order_by") == "updated_at" else "created_at"
             chosen.sort(key=lambda i: (i[key], i["id"]), reverse=query.get("sort", "desc") == "desc")
             return self._offset(chosen, query)
-        m = re.match(r"^(merge_requests|issues)/(\d+)(?:/(commits|approvals|notes)(?:/(\d+))?)?$", sub)
+        m = re.match(r"^(merge_requests|issues)/(\d+)(?:/(commits|approvals|reviewers|notes)(?:/(\d+))?)?$", sub)
         if not m:
             return 404, {"error": "404 Not Found"}, none
         is_mr, iid, what, note_id = m.group(1) == "merge_requests", int(m.group(2)), m.group(3), m.group(4)
@@ -260,6 +260,8 @@ class FakeGitLab:
         notes = (p.notes if is_mr else p.issue_notes)[iid]
         if what == "commits" and is_mr:
             return self._offset(p.commits[iid], query)
+        if what == "reviewers" and is_mr:
+            return 200, p.reviewers[iid], none
         if what == "approvals" and is_mr:
             return 200, d.approvals(p, obj), none
         if what == "notes" and note_id:

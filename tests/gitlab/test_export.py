@@ -27,7 +27,8 @@ def test_admin_export_sends_every_model_with_ids_per_the_formulas(
     fake: FakeGitLab, gl_config: dict[str, Any], agent_root: Path
 ) -> None:
     """An admin token's first export sends users, their emails as CommitUser links (turned into git users by
-    the agent), repos, merge requests with commits, approvals and user notes (no system notes), with ids from
+    the agent), repos, merge requests with commits, approvals, reviewer states and user notes (no system
+    notes), with ids from
     the agreed formulas, and queues git for each project with its MR heads and the token only in credentials."""
     run = agent_export(agent_root, {**gl_config, "access_token": ADMIN_TOKEN})
     assert run.integration["error"] == "" and not run.integration["incremental"]
@@ -76,7 +77,14 @@ def test_admin_export_sends_every_model_with_ids_per_the_formulas(
     assert mr1["last_commit_sha"] == mr1["commit_shas"][-1]
     assert commits[0]["author_ref_id"] == ids.git_user_ref_id(CUSTOMER, "bob@acme.example")
     reviews = [r for r in o["sourcecode.PullRequestReview"] if r["pull_request_id"] == mr1["id"]]
-    assert [(r["state"], r["user_ref_id"]) for r in reviews] == [("APPROVED", "3")]
+    assert [(r["state"], r["user_ref_id"]) for r in reviews] == [
+        ("APPROVED", "3")
+    ]  # its reviewer's "approved" is not sent twice
+    states = {
+        n: [r["state"] for r in o["sourcecode.PullRequestReview"] if r["pull_request_id"] == pr["id"]]
+        for n, pr in (("open", mr2), ("closed", mr3), ("locked", mr5))
+    }
+    assert states == {"open": ["CHANGES_REQUESTED"], "closed": ["COMMENTED"], "locked": []}  # locked: unreviewed
     comments = o["sourcecode.PullRequestComment"]
     assert len(comments) == 30 and not any(c["body"] == "added 1 commit" for c in comments)
     note = comments[0]
