@@ -1,5 +1,5 @@
-"""GitLab benchmark: a full export of N merge requests (each with user notes, a system note, two commits and,
-when merged, an approval) from the fake GitLab at a fixed per-request latency, through the real plugin
+"""GitLab benchmark: a full export of N merge requests (each with user notes, a system note, two commits, a
+reviewer and, when merged, an approval) from the fake GitLab at a fixed per-request latency, through the real plugin
 process, session manager, dedup and gzip output; then an unchanged incremental export, whose requests are
 counted. The floor, measured in the same run: the same number of requests the full export sent, sent by bare
 httpx clients on as many threads as the export may have requests in flight (``concurrency`` projects times
@@ -82,7 +82,7 @@ def main() -> None:
         in_flight = args.concurrency * args.detail_concurrency
         floor_s = floor(fake.url, full_requests, in_flight)
 
-    print(f"fake GitLab: {args.projects} projects, {mrs} merge requests, {notes} notes, {reviews} approvals, "
+    print(f"fake GitLab: {args.projects} projects, {mrs} merge requests, {notes} notes, {reviews} reviews, "
           f"latency {args.latency * 1000:.1f} ms/request, concurrency {args.concurrency} projects x "
           f"{args.detail_concurrency} merge requests")
     print(f"full export:        {full_s:7.2f} s  {mrs / full_s:8.1f} MRs/s  {full_requests} requests "
