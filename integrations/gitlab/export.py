@@ -12,12 +12,12 @@ Sessions (the tracking root ``projects``; every other session is a child of it):
         ├── sourcecode.PullRequestCommit         ┐
         ├── sourcecode.PullRequestReview         │ opened with each batch of merge requests and
         ├── sourcecode.PullRequestComment        │ closed just before its PullRequest session
-        └── sourcecode.User                      ┘ (authors, mergers, approvers met on the way)
+        └── sourcecode.User                      ┘ (authors, mergers, reviewers, note authors met)
 
 Merge requests are walked oldest update first from the stored position; every ``checkpoint_pages`` pages the
 batch is closed with the position reached, so a failure keeps what was done. Notes touch their merge request
-(GitLab bumps its ``updated_at``), so commits, approvals and notes are read for the merge requests the walk
-meets and for no other: an unchanged project costs one request. A project that fails is reported with its
+(GitLab bumps its ``updated_at``), so commits, approvals, reviewers and notes are read for the merge requests
+the walk meets and for no other: an unchanged project costs one request. A project that fails is reported with its
 error and the others go on; after more than ``MAX_FAILED_PROJECTS`` failures the rest are not started.
 """
 
@@ -125,8 +125,9 @@ def walk_updated(
     cursor: UpdatedCursor,
     on_page: Callable[[list[dict[str, Any]], int | None, bool], None],
 ) -> None:
-    """Walks a list ordered by ``updated_at`` from ``cursor`` (see ``cursor``): ``on_page(items, total)`` gets
-    the objects not yet stored, page by page, and may close a batch; the cursor moves after each page."""
+    """Walks a list ordered by ``updated_at`` from ``cursor`` (see ``cursor``): ``on_page(items, total, more)``
+    gets the objects not yet stored, page by page (``total``: ``X-Total`` of the first answer, when GitLab sends
+    it; ``more``: another page follows), and may close a batch; the cursor has moved past the page by then."""
     page_no, total, walked = 1, None, 0
     while True:
         walked += 1
