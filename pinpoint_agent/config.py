@@ -29,6 +29,8 @@ class AgentConfig(BaseModel):
         default=1800.0, description="seconds without any callback before an integration counts as hung")
     backend_url: str = Field(default="", description="where results are uploaded; empty: local files only")
     api_key: SecretStr = Field(default=SecretStr(""), description="the agent's backend key")
+    oauth_url: str = Field(default="", description="the OAuth service that turns an entry's refresh_token into "
+                           "access tokens (GET <url>/oauth/<name>/refresh/<token>); empty: backend_url")
 
     @model_validator(mode="before")
     @classmethod

@@ -26,8 +26,9 @@ import structlog
 
 from pinpoint_agent.backend import BackendTarget, resolve_target
 from pinpoint_agent.config import AgentConfig
-from pinpoint_agent.errors import PinpointError
+from pinpoint_agent.errors import ConfigError, PinpointError
 from pinpoint_agent.host import Cancelled, IntegrationHost
+from pinpoint_agent.oauth import OAuthTokens
 from pinpoint_agent.protocol import CallConfig, GitRepoRequest, IntegrationConfig
 from pinpoint_agent.root import Root
 from pinpoint_agent.sessions import SessionInfo, SessionManager
@@ -66,6 +67,12 @@ class IntegrationOutcome:
     duration_ns: int = 0
     error: str = ""
     projects: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _no_oauth_service(name: str) -> Callable[[], str]:
+    def refuse() -> str:
+        raise ConfigError(f"{name}: the entry uses OAuth but the agent config has neither oauth_url nor backend_url")
+    return refuse
 
 
 @dataclass
@@ -110,9 +117,14 @@ class ExportJob:
                 return
             git_submit(GitJob(entry, manager, request))
 
+        oauth = None
+        if entry.use_oauth and entry.refresh_token:  # a bad setup fails the integration's first token request
+            oauth_url = self.agent.oauth_url or self.agent.backend_url
+            oauth = (OAuthTokens(entry.name, entry.refresh_token, oauth_url).access_token if oauth_url
+                     else _no_oauth_service(entry.name))
         manager = SessionManager(entry, export_id=self.export_id, state=self.state, export_dir=self.export_dir,
                                  reprocess_historical=self.reprocess_historical, commit_on_done=self.commit_on_done,
-                                 git_queue=queue_git, on_progress=on_progress, async_commit=True)
+                                 git_queue=queue_git, on_progress=on_progress, async_commit=True, oauth=oauth)
         return manager
 
     def finish(self, outcomes: list[IntegrationOutcome], git: list[GitOutcome]) -> dict[str, Any]:

@@ -61,8 +61,10 @@ class SessionManager(Callbacks):
     def __init__(self, entry: IntegrationConfig, *, export_id: str, state: StateStore, export_dir: Path,
                  reprocess_historical: bool = False, commit_on_done: bool = True,
                  git_queue: Callable[[GitRepoRequest], None] | None = None,
-                 on_progress: Callable[[SessionInfo], None] | None = None, async_commit: bool = False) -> None:
+                 on_progress: Callable[[SessionInfo], None] | None = None, async_commit: bool = False,
+                 oauth: Callable[[], str] | None = None) -> None:
         self.entry = entry
+        self.oauth = oauth  # hands out access tokens when the entry uses OAuth (``pinpoint_agent.oauth``)
         self.root = entry.state_key
         self.export_id = export_id
         self.state = state
@@ -83,6 +85,11 @@ class SessionManager(Callbacks):
         self._has_hashes: dict[str, bool] = {}
         self._hashes_lock = threading.Lock()  # held while a model's first session merges its hashcodes
         self._roots_lock = threading.Lock()
+
+    def oauth_access_token(self) -> str:
+        if self.oauth is None:
+            return super().oauth_access_token()
+        return self.oauth()
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def _uid(self, s: SessionInfo) -> str:

@@ -94,11 +94,16 @@ def agent_export(
     kind: IntegrationType = IntegrationType.SOURCECODE,
     use_oauth: bool = False,
     oauth_tokens: list[str] | None = None,
+    refresh_token: str = "",
+    agent: dict[str, Any] | None = None,
 ) -> AgentRun:
     """Runs the gitlab plugin through ``run_integration`` with the real session manager; with ``use_oauth``
-    the manager hands out ``oauth_tokens`` one per ``OAuthNewAccessToken`` call."""
-    job = ExportJob.begin(Root(root), AgentConfig(customer_id=CUSTOMER))
-    entry = IntegrationConfig(id="gl1", name="gitlab", type=kind, config=config, use_oauth=use_oauth)
+    the manager hands out ``oauth_tokens`` one per ``OAuthNewAccessToken`` call, or with a ``refresh_token``
+    the agent's own OAuth exchange (``agent`` holds the agent config's extra keys, e.g. ``oauth_url``)."""
+    job = ExportJob.begin(Root(root), AgentConfig(customer_id=CUSTOMER, **(agent or {})))
+    entry = IntegrationConfig(
+        id="gl1", name="gitlab", type=kind, config=config, use_oauth=use_oauth, refresh_token=refresh_token
+    )
     git: list[GitJob] = []
     events: list[tuple[str, str]] = []
     manager = job.manager(entry, git_submit=git.append)
