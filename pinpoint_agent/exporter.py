@@ -114,9 +114,7 @@ class ExportJob:
         manager = SessionManager(entry, export_id=self.export_id, state=self.state, export_dir=self.export_dir,
                                  reprocess_historical=self.reprocess_historical, commit_on_done=self.commit_on_done,
                                  git_queue=queue_git, on_progress=on_progress, async_commit=True)
-        target = backend_target(self.root, self.agent) if entry.use_oauth else None
-        if target is not None:  # OAuth: access tokens come from the backend's refresh endpoint
-            manager.oauth = BackendOAuth(target, oauth_ref_type(entry.name), entry.refresh_token)
+        manager.oauth = oauth_for(self.root, self.agent, entry)
         return manager
 
     def finish(self, outcomes: list[IntegrationOutcome], git: list[GitOutcome]) -> dict[str, Any]:
@@ -165,6 +163,13 @@ def merge_child_results(export_id: str, duration_ns: int,
                               **({"upload": result["upload"]} if "upload" in result else {})})
     return {"duration": duration_ns, "export_id": export_id, "integrations": integrations,
             "children": child_exports}
+
+
+def oauth_for(root: Root, agent: AgentConfig, entry: IntegrationConfig) -> BackendOAuth | None:
+    """Access tokens for an entry with a refresh token, from the backend's refresh endpoint (None: the entry
+    does not use OAuth, or no backend is configured; the plugin's request is then refused clearly)."""
+    target = backend_target(root, agent) if entry.use_oauth and entry.refresh_token else None
+    return BackendOAuth(target, oauth_ref_type(entry.name), entry.refresh_token) if target is not None else None
 
 
 def backend_target(root: Root, agent: AgentConfig) -> BackendTarget | None:

@@ -27,6 +27,7 @@ import structlog
 from pinpoint_agent.askpass import credential_env, split_credentials
 from pinpoint_agent.config import AgentConfig, Delivery, IntegrationEntry, Mutation
 from pinpoint_agent.errors import ConfigError, PinpointError
+from pinpoint_agent.exporter import oauth_for
 from pinpoint_agent.host import Callbacks, IntegrationHost
 from pinpoint_agent.log import mask, register_secret
 from pinpoint_agent.protocol import CallConfig, IntegrationConfig, OnboardObjectType
@@ -83,7 +84,9 @@ PluginSource = Callable[[Target], AbstractContextManager[IntegrationHost]]
 
 @contextmanager
 def _per_call(target: Target) -> Iterator[IntegrationHost]:
-    with IntegrationHost.start(target.entry, Callbacks(), root=target.root,
+    callbacks = Callbacks()
+    callbacks.oauth = oauth_for(Root(target.root), target.agent, target.entry)
+    with IntegrationHost.start(target.entry, callbacks, root=target.root,
                                integrations_dir=target.integrations_dir) as host:
         yield host
 

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pinpoint_agent.errors import ConfigError
+from pinpoint_agent.urls import split_url
 
 PUBLIC_HOSTS = ("github.com", "api.github.com", "www.github.com")
 PUBLIC_API = "https://api.github.com"
@@ -174,10 +175,13 @@ def parse_config(raw: dict[str, Any], *, oauth_token: str = "") -> GitHubConfig:
     """Validates the entry's config; ``oauth_token`` is used when the agent holds the token (OAuth)."""
     if not isinstance(raw, dict):
         raise ConfigError("github config must be a JSON object")
-    token = oauth_token or str(raw.get("api_key") or raw.get("access_token") or "")
+    # Credentials written into the url (https://user:TOKEN@host) are split off: the clean url is what is
+    # used, logged and exported; the token counts as api_key when none is given.
+    split = split_url(str(raw.get("url") or PUBLIC_API).strip())
+    url = split.url
+    token = oauth_token or str(raw.get("api_key") or raw.get("access_token") or split.password or "")
     if not token:
         raise ConfigError("github config: api_key (or access_token) is required")
-    url = str(raw.get("url") or PUBLIC_API).strip()
     parsed = urlparse(url if "://" in url else f"https://{url}")
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ConfigError(f"github config: url {url!r} is not an http(s) url")

@@ -187,3 +187,11 @@ def test_rate_limiter_wait_sends_pause_then_resume_and_keeps_logging() -> None:
     assert [e[0] for e in events.seen] == ["pause", "resume"]
     assert isinstance(events.seen[0][1], datetime) and events.seen[0][1].timestamp() == 1_700_000_095
     assert clock.slept == [30, 30, 30, 5]
+
+
+def test_credentials_in_the_url_are_split_off() -> None:
+    """A url written with user:TOKEN@ is used without them, and the token serves as the api key."""
+    config = parse_config({"url": "https://bot:canary-tok-5@ghe.corp.example", "organization": "o"})
+    assert config.url == "https://ghe.corp.example"
+    assert config.api_key.get() == "canary-tok-5"
+    assert "canary" not in str(config.api())

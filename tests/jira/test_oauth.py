@@ -69,3 +69,22 @@ def test_oauth_refresh_refused_is_a_clean_error(tmp_path: Path) -> None:
         Callbacks().oauth_access_token()
     assert [oauth_ref_type(n) for n in ("jira-cloud", "jira-hosted", "jira", "github")] == [
         "jira", "jira", "jira", "github"]
+
+
+def test_one_shot_commands_get_oauth_tokens_too(cloud: FakeJira, tmp_path: Path) -> None:
+    """An interactive command (onboarding here) on an entry with a refresh token gets its access token from
+    the backend's refresh endpoint, as an export does."""
+    from pinpoint_agent import interactive
+    from pinpoint_agent.protocol import OnboardObjectType
+
+    cloud.oauth_tokens.add("access-ONE-SECRET")
+    with FakeBackend() as backend:
+        backend.oauth_grant("jira", REFRESH, ["access-ONE-SECRET"])
+        entry = IntegrationConfig(id="j1", name="jira-cloud", type=IntegrationType.WORK,
+                                  config={"url": cloud.url, "flavor": "cloud"}, use_oauth=True, refresh_token=REFRESH)
+        agent = AgentConfig(customer_id=CUSTOMER, backend_url=backend.url, api_key=SecretStr(backend.api_key))
+        res = interactive.export_onboard_data(interactive.Target(entry=entry, agent=agent, root=tmp_path / "root"),
+                                              OnboardObjectType.PROJECTS)
+        refreshes = [r for r in backend.requests if r.path.startswith("/oauth/jira/refresh/")]
+    assert res["success"] is True and res["data"], res
+    assert len(refreshes) >= 1
