@@ -55,9 +55,9 @@ def test_integration_binary_missing(tmp_path):
     """An external integration that is not in the integrations dir (and not built in) is named."""
     idir = tmp_path / "ints"
     (idir / "bin").mkdir(parents=True)
-    proc = run_cli("export", "--integrations-json", '[{"name":"jira","type":0,"config":{"url":"https://x.atlassian.net"}}]',
+    proc = run_cli("export", "--integrations-json", '[{"name":"sonarqube","type":2,"config":{}}]',
                    "--integrations-dir", str(idir), "--pinpoint-root", str(tmp_path / "r"))
-    check_one_line(proc, "unknown integration 'jira-cloud'")
+    check_one_line(proc, "unknown integration 'sonarqube'")
 
 
 @pytest.mark.skipif(os.geteuid() == 0 and not os.environ.get("PINPOINT_TEST_CHATTR"), reason="root reads anything")
