@@ -267,7 +267,8 @@ def backend_name(name: str, config: dict[str, Any]) -> str:
     if name != "jira":
         return name
     host = urlparse(str(config.get("url", ""))).hostname or ""
-    return "jira-cloud" if host.endswith((".atlassian.net", ".jira.com")) else "jira-hosted"
+    cloud = host.endswith((".atlassian.net", ".jira.com")) or host == "api.atlassian.com"  # the OAuth gateway too
+    return "jira-cloud" if cloud else "jira-hosted"
 
 
 def integration_config(entry: IntegrationEntry, config: dict[str, Any]) -> IntegrationConfig:

@@ -134,3 +134,13 @@ def test_a_missing_reference_is_a_config_error(tmp_path: Path) -> None:
     """A reference the store does not hold is one clear line naming it."""
     with pytest.raises(ConfigError, match="cannot resolve secret-store:nope: no secret of that name"):
         resolve_entries([{"id": "1", "name": "mock", "config": "secret-store:nope"}], tmp_path)
+
+
+def test_jira_picks_cloud_or_hosted_by_host() -> None:
+    """The backend's `jira` is jira-cloud for Atlassian's hosts (the OAuth gateway included), else jira-hosted."""
+    from pinpoint_agent.config import backend_name
+
+    names = [backend_name("jira", {"url": u}) for u in ("https://acme.atlassian.net", "https://x.jira.com",
+                                                         "https://api.atlassian.com/ex/jira/1", "https://jira.corp")]
+    assert names == ["jira-cloud", "jira-cloud", "jira-cloud", "jira-hosted"]
+    assert backend_name("github", {"url": "https://acme.atlassian.net"}) == "github"
