@@ -18,40 +18,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Protocol
 
-from integrations.sdk import Logger, get_logger
+from integrations.sdk import Logger
+from integrations.sdk.ratelimit import LOG_EVERY, Quota, VisibleWaits, WaitListener, header_int
 
 SECONDARY_DEFAULT_WAIT = 60.0  # GitHub: "wait at least one minute" when it gives no Retry-After
 MAX_WAIT = 3900.0  # the primary quota resets hourly; a reset further away than this is not believed
-LOG_EVERY = 30.0
 
 
-class WaitListener(Protocol):
-    """Who hears about waits: the integration forwards these to the agent's pause/resume callbacks."""
-
-    def paused(self, message: str, until: datetime) -> None: ...
-
-    def resumed(self, message: str) -> None: ...
 
 
-@dataclass
-class Quota:
-    limit: int | None = None
-    remaining: int | None = None
-    reset: float | None = None  # epoch seconds
 
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-class RateLimiter:
+class RateLimiter(VisibleWaits):
     """Quota bookkeeping and waiting; ``sleep``/``clock`` are injectable for tests."""
 
     def __init__(
@@ -65,13 +43,9 @@ class RateLimiter:
         log_every: float = LOG_EVERY,
     ) -> None:
         self.reserve = reserve
-        self.listener = listener
-        self.log = log or get_logger()
-        self._sleep, self._clock, self._log_every = sleep, clock, log_every
+        super().__init__("GitHub", listener=listener, log=log, sleep=sleep, clock=clock, log_every=log_every)
         self._quotas: dict[str, Quota] = {}
         self._lock = threading.Lock()
-        self._wait_lock = threading.Lock()
-        self.waits: list[tuple[str, float]] = []  # (reason, seconds) of every wait, for reports and tests
 
     def quota(self, resource: str) -> Quota:
         with self._lock:
@@ -80,13 +54,13 @@ class RateLimiter:
     def update(self, resource: str, headers: Mapping[str, str]) -> str:
         """Records the quota an answer reports; returns the resource it names (or ``resource``)."""
         name = headers.get("x-ratelimit-resource") or resource
-        remaining = _int(headers.get("x-ratelimit-remaining"))
+        remaining = header_int(headers.get("x-ratelimit-remaining"))
         if remaining is None:
             return name
         with self._lock:
             q = self._quotas.setdefault(name, Quota())
-            q.limit = _int(headers.get("x-ratelimit-limit")) or q.limit
-            reset = _int(headers.get("x-ratelimit-reset"))
+            q.limit = header_int(headers.get("x-ratelimit-limit")) or q.limit
+            reset = header_int(headers.get("x-ratelimit-reset"))
             # Answers of parallel requests arrive out of order: within one window keep the lowest count.
             if reset is not None and q.reset is not None and reset == q.reset and q.remaining is not None:
                 q.remaining = min(q.remaining, remaining)
@@ -124,7 +98,7 @@ class RateLimiter:
             except ValueError:
                 pass
         if headers.get("x-ratelimit-remaining") == "0":
-            reset = _int(headers.get("x-ratelimit-reset"))
+            reset = header_int(headers.get("x-ratelimit-reset"))
             if reset is not None:
                 with self._lock:
                     q = self._quotas.setdefault(resource, Quota())
@@ -135,29 +109,3 @@ class RateLimiter:
         if status == 429 or "rate limit" in lowered or "abuse" in lowered:
             return SECONDARY_DEFAULT_WAIT
         return None
-
-    def wait(self, seconds: float, reason: str) -> None:
-        """Waits ``seconds`` with pause/resume events and a log line every ``log_every`` seconds."""
-        with self._wait_lock:
-            until = self._clock() + seconds
-            resume_at = datetime.fromtimestamp(until, UTC)
-            message = f"GitHub {reason}: waiting until {resume_at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
-            self.waits.append((reason, seconds))
-            self.log.warning(
-                "rate limited, waiting",
-                reason=reason,
-                seconds=round(seconds, 1),
-                resume_at=resume_at.isoformat(),
-            )
-            if self.listener is not None:
-                self.listener.paused(message, resume_at)
-            while (left := until - self._clock()) > 0:
-                self._sleep(min(left, self._log_every))
-                left = until - self._clock()
-                if left > 0:
-                    self.log.info(
-                        "still waiting for the GitHub rate limit", reason=reason, seconds_left=round(left, 1)
-                    )
-            if self.listener is not None:
-                self.listener.resumed(f"GitHub {reason}: resumed")
-            self.log.info("rate limit wait over, resuming", reason=reason)

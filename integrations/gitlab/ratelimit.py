@@ -16,40 +16,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Protocol
 
-from integrations.sdk import Logger, get_logger
+from integrations.sdk import Logger
+from integrations.sdk.ratelimit import LOG_EVERY, Quota, VisibleWaits, WaitListener, header_int
 
 DEFAULT_WAIT = 60.0  # a 429 with neither Retry-After nor RateLimit-Reset
 MAX_WAIT = 3900.0  # GitLab's windows are a minute to an hour: a wait longer than this is not believed
-LOG_EVERY = 30.0
 
 
-class WaitListener(Protocol):
-    """Who hears about waits: the integration forwards these to the agent's pause/resume callbacks."""
-
-    def paused(self, message: str, until: datetime) -> None: ...
-
-    def resumed(self, message: str) -> None: ...
 
 
-@dataclass
-class Quota:
-    limit: int | None = None
-    remaining: int | None = None
-    reset: float | None = None  # epoch seconds
 
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-class RateLimiter:
+class RateLimiter(VisibleWaits):
     """Quota bookkeeping and waiting; ``sleep``/``clock`` are injectable for tests."""
 
     def __init__(
@@ -63,23 +41,19 @@ class RateLimiter:
         log_every: float = LOG_EVERY,
     ) -> None:
         self.reserve = reserve
-        self.listener = listener
-        self.log = log or get_logger()
-        self._sleep, self._clock, self._log_every = sleep, clock, log_every
+        super().__init__("GitLab", listener=listener, log=log, sleep=sleep, clock=clock, log_every=log_every)
         self.quota = Quota()
         self._lock = threading.Lock()
-        self._wait_lock = threading.Lock()
-        self.waits: list[tuple[str, float]] = []  # (reason, seconds) of every wait, for reports and tests
 
     def update(self, headers: Mapping[str, str]) -> None:
         """Records the quota an answer reports (answers without ``RateLimit-Remaining`` change nothing)."""
-        remaining = _int(headers.get("ratelimit-remaining"))
+        remaining = header_int(headers.get("ratelimit-remaining"))
         if remaining is None:
             return
         with self._lock:
             q = self.quota
-            q.limit = _int(headers.get("ratelimit-limit")) or q.limit
-            reset = _int(headers.get("ratelimit-reset"))
+            q.limit = header_int(headers.get("ratelimit-limit")) or q.limit
+            reset = header_int(headers.get("ratelimit-reset"))
             # Answers of parallel requests arrive out of order: within one window keep the lowest count.
             if reset is not None and reset == q.reset and q.remaining is not None:
                 q.remaining = min(q.remaining, remaining)
@@ -111,30 +85,9 @@ class RateLimiter:
                 return min(max(float(retry_after), 0.0), MAX_WAIT)
             except ValueError:
                 pass
-        reset = _int(headers.get("ratelimit-reset"))
+        reset = header_int(headers.get("ratelimit-reset"))
         if reset is not None:
             with self._lock:
                 self.quota.remaining, self.quota.reset = 0, float(reset)
             return min(max(reset - self._clock() + 1.0, 1.0), MAX_WAIT)
         return DEFAULT_WAIT
-
-    def wait(self, seconds: float, reason: str) -> None:
-        """Waits ``seconds`` with pause/resume events and a log line every ``log_every`` seconds."""
-        with self._wait_lock:
-            until = self._clock() + seconds
-            resume_at = datetime.fromtimestamp(until, UTC)
-            message = f"GitLab {reason}: waiting until {resume_at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
-            self.waits.append((reason, seconds))
-            self.log.warning(
-                "rate limited, waiting", reason=reason, seconds=round(seconds, 1), resume_at=resume_at.isoformat()
-            )
-            if self.listener is not None:
-                self.listener.paused(message, resume_at)
-            while (left := until - self._clock()) > 0:
-                self._sleep(min(left, self._log_every))
-                left = until - self._clock()
-                if left > 0:
-                    self.log.info("still waiting for the GitLab rate limit", reason=reason, seconds_left=round(left, 1))
-            if self.listener is not None:
-                self.listener.resumed(f"GitLab {reason}: resumed")
-            self.log.info("rate limit wait over, resuming", reason=reason)

@@ -22,21 +22,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Protocol
 
-from integrations.sdk import Logger, get_logger
+from integrations.sdk import Logger
+from integrations.sdk.ratelimit import LOG_EVERY, VisibleWaits, WaitListener
 
 DEFAULT_WAIT = 10.0  # a 429 without any hint: Atlassian advises backing off; start at 10 s
 MAX_WAIT = 3600.0
-LOG_EVERY = 30.0
 
-
-class WaitListener(Protocol):
-    """Who hears about waits: the integration forwards these to the agent's pause/resume callbacks."""
-
-    def paused(self, message: str, until: datetime) -> None: ...
-
-    def resumed(self, message: str) -> None: ...
 
 
 def _seconds(value: str | None, now: float) -> float | None:
@@ -79,7 +71,7 @@ def limited_wait(status: int, headers: Mapping[str, str], now: float, attempt: i
     return float(min(DEFAULT_WAIT * 2.0 ** (attempt - 1), MAX_WAIT))
 
 
-class Limiter:
+class Limiter(VisibleWaits):
     """Slots, pacing and waits for one Jira host; ``sleep``/``clock`` are injectable for tests."""
 
     def __init__(
@@ -94,18 +86,14 @@ class Limiter:
         log_every: float = LOG_EVERY,
     ) -> None:
         self.max_in_flight = max_in_flight
-        self.listener = listener
-        self.log = log or get_logger()
-        self._sleep, self._clock, self._log_every = sleep, clock, log_every
+        super().__init__("Jira", listener=listener, log=log, sleep=sleep, clock=clock, log_every=log_every)
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._lock = threading.Lock()
-        self._wait_lock = threading.Lock()
         self._near_limit = False
         self._next_at = 0.0
         self.near_limit_interval = near_limit_interval
         self.in_flight = 0
         self.peak_in_flight = 0
-        self.waits: list[tuple[str, float]] = []  # (reason, seconds) of every wait, for reports and tests
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -151,23 +139,3 @@ class Limiter:
     @property
     def near_limit(self) -> bool:
         return self._near_limit
-
-    def wait(self, seconds: float, reason: str) -> None:
-        """Waits ``seconds`` with pause/resume events and a log line every ``log_every`` seconds."""
-        with self._wait_lock:
-            until = self._clock() + seconds
-            resume_at = datetime.fromtimestamp(until, UTC)
-            message = f"Jira {reason}: waiting until {resume_at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
-            self.waits.append((reason, seconds))
-            self.log.warning("rate limited, waiting", reason=reason, seconds=round(seconds, 1),
-                             resume_at=resume_at.isoformat())
-            if self.listener is not None:
-                self.listener.paused(message, resume_at)
-            while (left := until - self._clock()) > 0:
-                self._sleep(min(left, self._log_every))
-                left = until - self._clock()
-                if left > 0:
-                    self.log.info("still waiting for the Jira rate limit", reason=reason, seconds_left=round(left, 1))
-            if self.listener is not None:
-                self.listener.resumed(f"Jira {reason}: resumed")
-            self.log.info("rate limit wait over, resuming", reason=reason)
