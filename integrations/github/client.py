@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -30,6 +29,7 @@ from integrations.github.config import ApiUrls, GitHubConfig
 from integrations.github.pagination import CursorPaginator, LinkPaginator
 from integrations.github.ratelimit import RateLimiter
 from integrations.sdk import ConfigError, FatalError, Logger, RetriableError, get_logger
+from integrations.sdk.http import origin, shown_path
 
 RETRY_STATUS = (500, 502, 503, 504)
 USER_AGENT = "pinpoint-agent-github"
@@ -115,14 +115,14 @@ class GitHubClient:
         self.max_rate_waits = max_rate_waits
         self._sleep = sleep
         self.requests = 0  # HTTP requests sent, retries included
-        self._origin = _origin(api.rest)
+        self._origin = origin(api.rest)
 
     # -- the one request loop ------------------------------------------------------------------------
     def _url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
             # Next-page links come from the server; never send the token anywhere else.
-            if _origin(path) != self._origin:
-                raise FatalError(f"GitHub sent a link to another server ({_origin(path)}); not following it")
+            if origin(path) != self._origin:
+                raise FatalError(f"GitHub sent a link to another server ({origin(path)}); not following it")
             return path
         return self.api.rest + path
 
@@ -169,7 +169,7 @@ class GitHubClient:
     ) -> Response:
         """One API call with quota waits, retries of 5xx/network errors (with backoff) and error mapping."""
         url = self._url(path)
-        shown = _shown(url, self.api.rest)
+        shown = shown_path(url, self.api.rest)
         failures = rate_waits = 0
         while True:
             while (wait := self.limiter.acquire(resource)) > 0:
@@ -304,15 +304,8 @@ class GitHubClient:
             yield list(conn.get("nodes") or [])
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _shown(url: str, base: str) -> str:
-    """The url as errors and logs show it: relative to the API and without the query string."""
-    path = url.split("?", 1)[0]
-    return path[len(base) :] or "/" if path.startswith(base) else urlsplit(path).path
 
 
 def _message(resp: httpx.Response) -> str:

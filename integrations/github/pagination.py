@@ -13,26 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pinpoint_agent.errors import FatalError
-
-MAX_PAGES = 100_000
-
-_LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[a-zA-Z]+="?[^",;]*"?\s*)+)')
-_REL = re.compile(r'rel="?([^",;]+)"?')
-
-
-class PaginationLoop(FatalError):
-    """The server sent a page already walked (or too many pages): stop rather than loop forever."""
-
-
-def parse_link_header(value: str | None) -> dict[str, str]:
-    """``Link`` header -> ``{rel: url}`` (``next``, ``prev``, ``first``, ``last``)."""
-    links: dict[str, str] = {}
-    for url, params in _LINK.findall(value or ""):
-        for rel_match in _REL.finditer(params):
-            for rel in rel_match.group(1).split():
-                links[rel] = url
-    return links
+from integrations.sdk.pagination import MAX_PAGES, PaginationLoop, parse_link_header
 
 
 def last_page_number(links: Mapping[str, str]) -> int | None:

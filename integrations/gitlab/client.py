@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -37,6 +36,7 @@ from integrations.gitlab.config import GitLabConfig
 from integrations.gitlab.pagination import KeysetPaginator, OffsetPaginator
 from integrations.gitlab.ratelimit import RateLimiter
 from integrations.sdk import ConfigError, FatalError, Logger, RetriableError, get_logger
+from integrations.sdk.http import origin, shown_path
 
 RETRY_STATUS = (500, 502, 503, 504)
 USER_AGENT = "pinpoint-agent-gitlab"
@@ -152,15 +152,15 @@ class GitLabClient:
         self.max_rate_waits = max_rate_waits
         self._sleep = sleep
         self.requests = 0  # HTTP requests sent, retries included
-        self._origin = _origin(self.api)
+        self._origin = origin(self.api)
         self._count = threading.Lock()
 
     # -- the one request loop ------------------------------------------------------------------------
     def _url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
             # Next-page links come from the server; never send the token anywhere else.
-            if _origin(path) != self._origin:
-                raise FatalError(f"GitLab sent a link to another server ({_origin(path)}); not following it")
+            if origin(path) != self._origin:
+                raise FatalError(f"GitLab sent a link to another server ({origin(path)}); not following it")
             return path
         return self.api + path
 
@@ -225,7 +225,7 @@ class GitLabClient:
         """One API call with rate-limit waits, retries of 5xx/network errors, one OAuth refresh and error
         mapping."""
         url = self._url(path)
-        shown = _shown(url, self.api)
+        shown = shown_path(url, self.api)
         rate_waits = 0
         refreshed = False
         while True:
@@ -303,15 +303,8 @@ def _items(resp: Response) -> list[Any]:
     return resp.data if isinstance(resp.data, list) else []
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _shown(url: str, base: str) -> str:
-    """The url as errors and logs show it: relative to the API and without the query string."""
-    path = url.split("?", 1)[0]
-    return path[len(base) :] or "/" if path.startswith(base) else urlsplit(path).path
 
 
 def _message(resp: httpx.Response) -> str:

@@ -43,7 +43,6 @@ from integrations.gitlab.cursor import (
     parse_cursor,
     parse_sweep,
 )
-from integrations.gitlab.pagination import PaginationLoop
 from integrations.gitlab.walks import ProjectInfo, git_request, is_admin, list_projects, users
 from integrations.sdk import (
     AgentClient,
@@ -54,6 +53,7 @@ from integrations.sdk import (
     GitPullRequest,
     Session,
 )
+from integrations.sdk.pagination import PaginationLoop
 from pinpoint_agent.errors import PinpointError
 
 MAX_FAILED_PROJECTS = 10

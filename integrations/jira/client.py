@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -35,6 +34,7 @@ from integrations.jira.config import JiraConfig
 from integrations.jira.pagination import OffsetPaginator, TokenPaginator
 from integrations.jira.ratelimit import Limiter, limited_wait
 from integrations.sdk import ConfigError, FatalError, Logger, RetriableError, get_logger
+from integrations.sdk.http import origin, shown_path
 
 RETRY_STATUS = (500, 502, 503, 504)
 USER_AGENT = "pinpoint-agent-jira"
@@ -108,13 +108,13 @@ class JiraClient:
         self._sleep = sleep
         self._count_lock = threading.Lock()
         self.requests = 0  # HTTP requests sent, retries included
-        self._origin = _origin(self.base_url)
+        self._origin = origin(self.base_url)
 
     # -- the one request path ---------------------------------------------------------------------------
     def _url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
-            if _origin(path) != self._origin:  # never send the credentials to another server
-                raise FatalError(f"Jira sent a link to another server ({_origin(path)}); not following it")
+            if origin(path) != self._origin:  # never send the credentials to another server
+                raise FatalError(f"Jira sent a link to another server ({origin(path)}); not following it")
             return path
         return self.base_url + path
 
@@ -178,7 +178,7 @@ class JiraClient:
                 json: Any = None) -> Response:
         """One API call: limit waits, retries, one token refresh after a 401, and error mapping."""
         url = self._url(path)
-        shown = _shown(url, self.base_url)
+        shown = shown_path(url, self.base_url)
         rate_waits = 0
         refreshed = False
         while True:
@@ -245,15 +245,8 @@ class JiraClient:
             yield data, paginator
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _shown(url: str, base: str) -> str:
-    """The url as errors and logs show it: relative to the site and without the query string."""
-    path = url.split("?", 1)[0]
-    return path[len(base):] or "/" if path.startswith(base) else urlsplit(path).path
 
 
 def _message(resp: httpx.Response) -> str:

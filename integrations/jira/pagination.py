@@ -18,13 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pinpoint_agent.errors import FatalError
-
-MAX_PAGES = 100_000
-
-
-class PaginationLoop(FatalError):
-    """The server sent a page already walked (or too many pages): stop rather than loop forever."""
+from integrations.sdk.pagination import MAX_PAGES, PaginationLoop
 
 
 class TokenPaginator:

@@ -14,8 +14,9 @@ from integrations.github.cursor import (
     server_time,
     updated_before,
 )
-from integrations.github.pagination import CursorPaginator, LinkPaginator, PaginationLoop, parse_link_header
+from integrations.github.pagination import CursorPaginator, LinkPaginator
 from integrations.github.ratelimit import RateLimiter
+from integrations.sdk.pagination import PaginationLoop, parse_link_header
 from pinpoint_agent.errors import ConfigError
 
 TOKEN = "ghp_unit0123456789SECRET"

@@ -10,8 +10,8 @@ import pytest
 
 from integrations.gitlab import endpoints as ep
 from integrations.gitlab.client import Forbidden, GitLabClient, NotFound, TokenAuth
-from integrations.gitlab.pagination import PaginationLoop
 from integrations.gitlab.ratelimit import RateLimiter
+from integrations.sdk.pagination import PaginationLoop
 from pinpoint_agent.errors import ConfigError, FatalError, RetriableError
 from tests.gitlab.conftest import RecordingWaits
 from tests.gitlab.fake_gitlab import ADMIN_TOKEN, OAUTH_TOKEN, USER_TOKEN, FakeGitLab

@@ -10,8 +10,9 @@ import pytest
 from integrations.gitlab import models
 from integrations.gitlab.config import describe, parse_config
 from integrations.gitlab.cursor import EmailSweep, UpdatedCursor, format_cursor, format_sweep, parse_cursor, parse_sweep
-from integrations.gitlab.pagination import KeysetPaginator, OffsetPaginator, PaginationLoop
+from integrations.gitlab.pagination import KeysetPaginator, OffsetPaginator
 from integrations.gitlab.ratelimit import DEFAULT_WAIT, RateLimiter
+from integrations.sdk.pagination import PaginationLoop
 from pinpoint_agent.errors import ConfigError
 
 A, B, C = "2024-01-01T00:00:01.000Z", "2024-01-01T00:00:02.000Z", "2024-01-01T00:00:03.000Z"

@@ -14,8 +14,9 @@ from integrations.jira.config import AuthMode, Flavor, flavor_of, parse_config
 from integrations.jira.cursor import issues_jql, jql_since, later, parse_time, zone
 from integrations.jira.export import prefetched
 from integrations.jira.fields import discover
-from integrations.jira.pagination import OffsetPaginator, PaginationLoop, TokenPaginator
+from integrations.jira.pagination import OffsetPaginator, TokenPaginator
 from integrations.jira.ratelimit import limited_wait
+from integrations.sdk.pagination import PaginationLoop
 from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.host.process import resolve_command
 from pinpoint_agent.ids import values
