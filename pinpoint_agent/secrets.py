@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,7 @@ from pinpoint_agent.protocol import IntegrationConfig
 from pinpoint_agent.urls import split_url
 
 STORE_PREFIX = "secret-store:"
+STALE_RUN_SECRETS = 7 * 86400.0  # seconds: a command's inputs still in the store after this were left by a kill
 LOCAL_KEY_FILE = "secret.key"
 
 
@@ -74,14 +76,33 @@ def _store_lock(root: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def _started(name: str) -> float:
+    """When the run of a ``run/<unix>-<uuid>/…`` entry started (0 for a name of another form)."""
+    try:
+        return float(name.split("/", 2)[1].split("-", 1)[0])
+    except (IndexError, ValueError):
+        return 0.0
+
+
 # -- a command's inputs into the store -------------------------------------------------------------
 class RunSecrets:
     """The inputs of one command, held in the store for as long as its flow runs (``with``: dropped after)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.run = uuid.uuid4().hex
+        self.run = f"{int(time.time())}-{uuid.uuid4().hex}"
         self._names: list[str] = []
+
+    def drop_stale(self, older_than: float = STALE_RUN_SECRETS) -> int:
+        """Drops the entries of runs that started more than ``older_than`` seconds ago (a command killed
+        before it could drop its own); returns how many."""
+        cutoff = time.time() - older_than
+        with _store_lock(self.root):
+            store = open_store(self.root)
+            stale = [n for n in store.names() if n.startswith("run/") and _started(n) < cutoff]
+            for name in stale:
+                store.delete(name)
+        return len(stale)
 
     def put(self, what: str, value: Any) -> str:
         """Stores ``value`` (JSON) and returns the reference a flow parameter carries instead."""
@@ -110,6 +131,8 @@ class RunSecrets:
         self._names.clear()
 
     def __enter__(self) -> RunSecrets:
+        if (self.root / "secrets.json").exists():
+            self.drop_stale()
         return self
 
     def __exit__(self, *exc: object) -> None:

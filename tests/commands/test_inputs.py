@@ -144,3 +144,17 @@ def test_jira_picks_cloud_or_hosted_by_host() -> None:
                                                          "https://api.atlassian.com/ex/jira/1", "https://jira.corp")]
     assert names == ["jira-cloud", "jira-cloud", "jira-cloud", "jira-hosted"]
     assert backend_name("github", {"url": "https://acme.atlassian.net"}) == "github"
+
+
+def test_inputs_left_by_a_killed_command_are_dropped_later(tmp_path: Path) -> None:
+    """A command killed before it dropped its inputs leaves them encrypted in the store; a later command drops
+    those older than a week and keeps younger ones (a command may still be running)."""
+    root = tmp_path / "root"
+    store = open_store(root)
+    store.put("run/1000-old/mock-1", "{}")  # started in 1970: stale
+    young = RunSecrets(root)
+    young.put("mock-2", {})
+    store.put("github-1.api_key", "kept")  # not a run's entry: never dropped
+    with RunSecrets(root):
+        pass
+    assert open_store(root).names() == sorted(["github-1.api_key", f"run/{young.run}/mock-2"])
