@@ -30,7 +30,7 @@ from pinpoint_agent.log import register_secret, setup
 from pinpoint_agent.prefect_server import idle_stop_seconds
 from pinpoint_agent.protocol import IntegrationType, OnboardObjectType
 from pinpoint_agent.root import Root
-from pinpoint_agent.secrets import RunSecrets, is_ref, mask_config
+from pinpoint_agent.secrets import RunSecrets, is_ref, mask_config, mask_headers
 from pinpoint_agent.state import StateStore
 
 LOG_FORMATS = ("text", "json")
@@ -221,8 +221,9 @@ def run_webhook(args: CommandArgs, data: str) -> dict[str, Any]:
     _start("webhook", inputs.root, args.log_format, args.log_level, args.output_file)
     from flows.webhook import webhook
 
-    with RunSecrets(inputs.root.path) as run, _short_run():
-        result: dict[str, Any] = webhook(**_params(inputs, run), data=delivery)
+    mask_headers(delivery.headers)
+    with RunSecrets(inputs.root.path) as run, _short_run():  # headers may hold the hook's secret: stored too
+        result: dict[str, Any] = webhook(**_params(inputs, run), data=run.put("delivery", delivery.model_dump()))
     return result
 
 

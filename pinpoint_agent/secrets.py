@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from pinpoint_agent.backend import SecretBox, SecretStore
 from pinpoint_agent.backend._config import config_path, load_config
 from pinpoint_agent.backend._files import write_private_file
-from pinpoint_agent.config import AgentConfig, IntegrationEntry, agent_config_from, integration_config
+from pinpoint_agent.config import AgentConfig, Delivery, IntegrationEntry, agent_config_from, integration_config
 from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.log import is_secret_key, register_secret
 from pinpoint_agent.protocol import IntegrationConfig
@@ -207,6 +208,29 @@ def resolve_entries(params: list[Any], root: Path) -> list[IntegrationConfig]:
         mask_config(config)
         out.append(integration_config(entry, config))
     return out
+
+
+def resolve_delivery(param: Delivery | str, root: Path) -> Delivery:
+    """A webhook delivery from a flow parameter: as given, or a reference to it (its headers may carry the
+    hook's shared secret, e.g. ``X-Gitlab-Token``, so a command stores it like a config)."""
+    if isinstance(param, Delivery):
+        return param
+    if not is_ref(param):
+        raise ConfigError("webhook data must be {\"headers\", \"body\"} or a secret-store: reference")
+    data = _resolve_whole(root, param, "webhook data")
+    try:
+        delivery = Delivery.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"webhook data: {exc.errors()[0]['msg']}") from None
+    mask_headers(delivery.headers)
+    return delivery
+
+
+def mask_headers(headers: dict[str, str]) -> None:
+    """Registers for masking the values of headers that carry a credential (a hook's token, Authorization)."""
+    for name, value in headers.items():
+        if is_secret_key(name) or name.lower() in ("authorization", "proxy-authorization"):
+            register_secret(value)
 
 
 def resolve_agent(param: dict[str, Any] | str | None, root: Path) -> AgentConfig:

@@ -136,9 +136,11 @@ def test_mutate_success_and_failure_exit_zero(prefect_env: dict[str, str], root:
 
 @pytest.mark.prefect
 def test_webhook_returns_objects(prefect_env: dict[str, str], root: Path, tmp_path: Path) -> None:
-    """webhook turns a delivery into {"mutated_objects","success","error"}."""
+    """webhook turns a delivery into {"mutated_objects","success","error"}; the delivery's secret header (a
+    hook's shared token) reaches neither Prefect's stored parameters nor the logs."""
     out = tmp_path / "webhook.json"
-    data = '{"headers": {"X-Mock-Event": "pull_request"}, "body": {"repo": 2, "number": 5}}'
+    data = ('{"headers": {"X-Mock-Event": "pull_request", "X-Gitlab-Token": "hook-canary-31337"}, '
+            '"body": {"repo": 2, "number": 5}}')
     proc = _run(prefect_env, "webhook", "--data", data, "--integrations-json", MOCK,
                 "--pinpoint-root", str(root), "--output-file", str(out), "--log-format", "json")
     res = _result(proc, out)
@@ -146,3 +148,9 @@ def test_webhook_returns_objects(prefect_env: dict[str, str], root: Path, tmp_pa
     assert [pr["ref_id"] for pr in res["mutated_objects"]["sourcecode.PullRequest"]] == ["2-5"]
     lines = [orjson.loads(ln) for ln in (root / "logs" / "webhook").read_text().splitlines()]
     assert any(ln["event"] == "webhook finished" for ln in lines)
+    import httpx
+
+    runs = httpx.post(f"{prefect_env['PREFECT_API_URL']}/flow_runs/filter", timeout=30,
+                      json={"flow_runs": {"name": {"like_": "%"}}, "limit": 200}).content
+    assert b"hook-canary-31337" not in runs and b"secret-store:run/" in runs
+    assert "hook-canary-31337" not in (root / "logs" / "webhook").read_text()
