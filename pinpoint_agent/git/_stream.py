@@ -41,7 +41,6 @@ _DIFF_ARGS = [
     "--always",
     "--root",
     "-z",
-    "--no-renames",
     "--no-ext-diff",
     "--no-textconv",
     "--raw",
@@ -237,7 +236,9 @@ def stream_commits(
                         stdin.write(lines)
                         stdin.flush()
 
-                pool.append(_Worker([GIT, *_DIFF_ARGS], repo, env, ctx, out, stop, feed_work, window=True))
+                renames = ["-M"] if ctx.renames else ["--no-renames"]
+                argv = [GIT, *_DIFF_ARGS[:1], *renames, *_DIFF_ARGS[1:]]
+                pool.append(_Worker(argv, repo, env, ctx, out, stop, feed_work, window=True))
         running = len(pool)
         while running:
             kind, item = out.get()
