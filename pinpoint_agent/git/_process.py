@@ -58,9 +58,9 @@ def process_repo(
     """Emits the repository's commits (new since ``checkpoint``), branches, PR branches and commit users.
 
     ``checkpoint=None`` processes the whole history. ``renames`` turns on git's rename detection (``-M``) for
-    the file stats: a renamed file is one entry with ``renamed_from`` set instead of a delete and an add. Store the returned ``RepoResult.checkpoint`` only once
-    everything emitted is durable. Raises :class:`EmptyRepo` for a repository without branches, else a
-    :class:`GitError` subclass.
+    the file stats: a renamed file is one entry with ``renamed_from`` set instead of a delete and an add.
+    Store the returned ``RepoResult.checkpoint`` only once everything emitted is durable. Raises
+    :class:`EmptyRepo` for a repository without branches, else a :class:`GitError` subclass.
     """
     with translating(repo=fetch.unique_name, url=fetch.url):
         repo = pygit2.Repository(str(repo_path))
