@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from ._cmd import GIT
 from ._commits import FORMAT, CommitBuilder, CommitContext, parse_commits
+from ._merges import PairCache, merge_batches, pair_cache_safe
 
 __all__ = ["stream_commits"]
 
@@ -53,12 +54,16 @@ _DIFF_ARGS = [
 class _WorkList:
     """The commits to diff as one byte buffer of lines, handed out in contiguous chunks (thread-safe)."""
 
-    def __init__(self, lines: Iterator[bytes], workers: int) -> None:
+    def __init__(self, lines: Iterator[bytes], workers: int, split_merges: bool = False) -> None:
         self.buf = bytearray()
+        self.merges = bytearray()  # with split_merges: the merges, set aside for ``_merges``
         self.starts = array("Q")
         for line in lines:
             parts = line.split()
             if not parts:
+                continue
+            if split_merges and len(parts) > 2:
+                self.merges += parts[0] + b" " + parts[1] + b"\n"
                 continue
             self.starts.append(len(self.buf))
             self.buf += b" ".join(parts[:2]) + b"\n"  # a merge is diffed against its first parent only
@@ -106,6 +111,7 @@ class _Worker:
         stop: threading.Event,
         feed: Callable[[IO[bytes], threading.Semaphore | None], None],
         window: bool,
+        cache: PairCache | None = None,
     ) -> None:
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
@@ -113,7 +119,7 @@ class _Worker:
         )
         self.builder = CommitBuilder(ctx)
         self.sem = threading.Semaphore(_WINDOW) if window else None
-        self.out, self.stop, self.argv = out, stop, argv
+        self.out, self.stop, self.argv, self.cache = out, stop, argv, cache
         self.threads = [
             threading.Thread(target=self._feed, args=(feed,), daemon=True),
             threading.Thread(target=self._read, daemon=True),
@@ -149,6 +155,8 @@ class _Worker:
             for raw in parse_commits(iter(lambda: stdout.read1(_READ), b"")):  # type: ignore[attr-defined]
                 if self.sem is not None:
                     self.sem.release()
+                if self.cache is not None:
+                    self.cache.learn(raw[1], raw[2])
                 batch.append(self.builder.build(raw))
                 if len(batch) >= _BATCH:
                     self._put(("batch", batch))
@@ -195,6 +203,7 @@ def stream_commits(
     Failures raise ``subprocess.CalledProcessError`` (translated by the caller).
     """
     revs = _write_revs(tips, exclude)
+    cache: PairCache | None = None
     out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=4 * max(1, workers))
     stop = threading.Event()
     pool: list[_Worker] = []
@@ -218,7 +227,9 @@ def stream_commits(
             assert lister.stdin is not None and lister.stdout is not None and lister.stderr is not None
             lister.stdin.write(revs)  # rev-list reads all of stdin before it prints anything
             lister.stdin.close()
-            work = _WorkList(iter(lister.stdout), max(1, min(workers, 64)))
+            objects_dir = None if ctx.renames else pair_cache_safe(repo, env)
+            cache = PairCache(objects_dir) if objects_dir is not None else None
+            work = _WorkList(iter(lister.stdout), max(1, min(workers, 64)), split_merges=cache is not None)
             err = lister.stderr.read()
             if lister.wait() != 0:
                 raise subprocess.CalledProcessError(lister.returncode, lister.args, None, err)
@@ -238,7 +249,7 @@ def stream_commits(
 
                 renames = ["-M"] if ctx.renames else ["--no-renames"]
                 argv = [GIT, *_DIFF_ARGS[:1], *renames, *_DIFF_ARGS[1:]]
-                pool.append(_Worker(argv, repo, env, ctx, out, stop, feed_work, window=True))
+                pool.append(_Worker(argv, repo, env, ctx, out, stop, feed_work, window=True, cache=cache))
         running = len(pool)
         while running:
             kind, item = out.get()
@@ -248,7 +259,14 @@ def stream_commits(
                 running -= 1
             else:
                 raise item
+        merge_builder = CommitBuilder(ctx)
+        if cache is not None and work.merges:
+            yield from merge_batches(
+                repo, env, bytes(work.merges), cache, merge_builder, workers=max(1, min(workers, 64)), batch=_BATCH
+            )
+            del work
         if users is not None:
+            users.update(merge_builder.users)
             for w in pool:
                 users.update(w.builder.users)
     finally:
