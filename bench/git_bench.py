@@ -19,7 +19,8 @@ Every emitted object is serialised with orjson, as the agent does before it writ
 ``--profile`` adds, for the full-history run, where the time goes: CPU of each kind of git child (sampled from
 ``/proc`` while it runs, with each child's peak RSS), CPU of the Python process split into parsing/building
 and writing (the ``emit`` callback), and how long the consumer waited for git. ``--renames`` also times the
-full history with rename detection (``git_renames``) against the run without.
+full history with rename detection (``git_renames``) against the run without. ``--verify`` compares every
+commit's per-file and total numbers with ``git log --numstat --no-renames --diff-merges=first-parent``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+import xxhash
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -282,6 +284,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="repeat full-history runs, keep the best")
     parser.add_argument("--profile", action="store_true", help="where the full-history time goes")
     parser.add_argument("--renames", action="store_true", help="also time rename detection (git_renames)")
+    parser.add_argument("--verify", action="store_true", help="compare every commit's numbers with git's")
     args = parser.parse_args()
     repo = args.repo
     if repo is None:
@@ -323,6 +326,8 @@ def main() -> None:
         full = min(full, _timed(lambda: ours(True)))
     if args.profile:
         _profile(lambda: ours(True), write, base)
+    if args.verify:
+        _verify(repo, fetch)
     if args.renames:
         renamed = _timed(lambda: ours(True, renames=True))
         print(f"  {'full history with renames (git_renames)':<46} {renamed:8.2f} s  "
@@ -364,6 +369,51 @@ def _profile(run: Callable[[], Any], write: list[float], base: float) -> None:
     print(f"    {'python: write (emit, orjson)':<44} {write[1]:8.2f} s CPU  ({write[0]:.2f} s wall)")
     print(f"    {'python, all threads':<44} {py:8.2f} s CPU  ({py / wall:.2f} cores)")
     print(f"    {'both cores would allow at best':<44} {(git_total + py) / 2:8.2f} s wall")
+
+
+def _digest(files: list[tuple[str, int, int]]) -> tuple[int, int, int, str]:
+    rows = sorted(files)
+    body = "\0".join(f"{p}\t{a}\t{d}" for p, a, d in rows).encode()
+    return sum(a for _, a, _ in rows), sum(d for _, _, d in rows), len(rows), xxhash.xxh64_hexdigest(body)
+
+
+def _verify(repo: Path, fetch: GitFetch) -> None:
+    """Every commit's files (path, additions, deletions) and totals against git's own numstat."""
+    ours: dict[str, tuple[int, int, int, str]] = {}
+
+    def collect(model: str, objects: list[dict[str, Any]]) -> None:
+        if model == "sourcecode.Commit":
+            for o in objects:
+                files = [(f["path"], f["additions"], f["deletions"]) for f in o["files"]]
+                assert (o["additions"], o["deletions"], o["files_changed"]) == _digest(files)[:3]
+                ours[o["sha"]] = _digest(files)
+
+    process_repo(fetch, repo, customer_id="bench", checkpoint=None, emit=collect, file_stats=True)
+    out = subprocess.Popen(["git", "-C", str(repo), "log", "--branches", "--numstat", "--no-renames",
+                            "--diff-merges=first-parent", "-z", "--format=%x01%H"], stdout=subprocess.PIPE)
+    assert out.stdout is not None
+    theirs: dict[str, tuple[int, int, int, str]] = {}
+    sha, rest = "", b""
+    files: list[tuple[str, int, int]] = []
+    for chunk in iter(lambda: out.stdout.read(1 << 20), b""):  # type: ignore[union-attr]
+        tokens = (rest + chunk).split(b"\0")
+        rest = tokens.pop()
+        for tok in tokens:
+            tok = tok.lstrip(b"\n")
+            if tok.startswith(b"\x01"):
+                if sha:
+                    theirs[sha] = _digest(files)
+                sha, files = tok[1:].decode(), []
+            elif tok:
+                a, d, p = tok.split(b"\t", 2)
+                files.append((p.decode("utf-8", "replace"), 0 if a == b"-" else int(a), 0 if d == b"-" else int(d)))
+    out.wait()
+    if sha:
+        theirs[sha] = _digest(files)
+    bad = [s for s in theirs if ours.get(s) != theirs[s]]
+    extra = set(ours) - set(theirs)
+    print(f"  verify: {len(theirs)} commits compared with git log --numstat (first parent for merges): "
+          f"{len(bad)} differ, {len(extra)} extra" + (f"; first: {bad[:3]}" if bad else ""))
 
 
 def _load() -> str:
