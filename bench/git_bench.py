@@ -252,8 +252,8 @@ class _ChildSampler:
                 continue
             words = [a.decode() for a in argv[:3] if a and not a.startswith(b"-")]
             kind = " ".join(words[:2])
-            if not kind:
-                continue  # exited, not yet reaped
+            if not kind.startswith("git"):
+                continue  # exited and not yet reaped, or forked and not yet exec'd
             self.cpu[pid] = (kind, (int(fields[11]) + int(fields[12])) / self._tick)
             self.hwm[kind] = max(self.hwm.get(kind, 0), hwm)
 
@@ -276,6 +276,9 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 
 def main() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="  [%(name)s] %(message)s")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("repo", nargs="?", type=Path, help="an existing repository (default: generate one)")
     parser.add_argument("--commits", type=int, default=20_000)
@@ -325,6 +328,7 @@ def main() -> None:
         base = min(base, _timed(baseline))
         full = min(full, _timed(lambda: ours(True)))
     if args.profile:
+        logging.getLogger("pinpoint_agent.git").setLevel(logging.INFO)  # the merge phase's own figures
         _profile(lambda: ours(True), write, base)
     if args.verify:
         _verify(repo, fetch)

@@ -16,10 +16,12 @@ Without file stats one ``git log -z`` lists the commits. With file stats:
 
 from __future__ import annotations
 
+import logging
 import queue
 import subprocess
 import tempfile
 import threading
+import time
 from array import array
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
@@ -30,6 +32,8 @@ from ._commits import FORMAT, CommitBuilder, CommitContext, parse_commits
 from ._merges import PairCache, merge_batches, pair_cache_safe
 
 __all__ = ["stream_commits"]
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 128  # commits handed to a worker at once
 _WINDOW = 2 * _CHUNK  # commits in flight per worker
@@ -261,10 +265,19 @@ def stream_commits(
                 raise item
         merge_builder = CommitBuilder(ctx)
         if cache is not None and work.merges:
+            started = time.monotonic()
             yield from merge_batches(
                 repo, env, bytes(work.merges), cache, merge_builder, workers=max(1, min(workers, 64)), batch=_BATCH
             )
-            del work
+            log.info(
+                "git merges: %d in %.2f s after %d other commits; file pairs known %d, diffed %d, cache %d",
+                work.merges.count(b"\n"),
+                time.monotonic() - started,
+                len(work),
+                cache.hits,
+                cache.misses,
+                len(cache.pairs),
+            )
         if users is not None:
             users.update(merge_builder.users)
             for w in pool:
