@@ -23,7 +23,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,7 +33,8 @@ from ._commits import FORMAT, CommitBuilder, RawCommit, parse_commits
 __all__ = ["PairCache", "merge_batches", "pair_cache_safe"]
 
 _EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
-_CHUNK = 4000  # merges resolved at once (a process per 2,000 pairs or so: its delta-base cache warms up)
+_CHUNK = 2000  # merges read ahead while the pairs of the chunk before are diffed
+_PART = 1500  # file pairs per git process (its delta-base cache warms up; parts balance the workers)
 _READ = 1 << 18
 
 
@@ -138,36 +139,58 @@ def _diff_pairs(repo: Path, env: dict[str, str], objects_dir: Path, metas: list[
     return counts
 
 
-def _resolve(
-    repo: Path, env: dict[str, str], cache: PairCache, chunk: list[RawCommit], pool: ThreadPoolExecutor, workers: int
-) -> None:
-    """Fills the numstat entries of ``chunk``'s merges from the cache, diffing the pairs it lacks."""
+class _Pending:
+    """One chunk of merges whose missing pairs are being diffed (futures in the pool)."""
+
+    def __init__(self, chunk: list[RawCommit], keys: list[bytes], parts: list[Future[list[bytes]]]) -> None:
+        self.chunk, self.keys, self.parts = chunk, keys, parts
+
+
+def _start(
+    repo: Path, env: dict[str, str], cache: PairCache, chunk: list[RawCommit], pool: ThreadPoolExecutor,
+    inflight: set[bytes],
+) -> _Pending:
+    """Submits the pairs of ``chunk`` that neither the cache nor an earlier chunk still in flight has, in
+    parts of :data:`_PART` (sorted by path: versions of one file side by side share delta bases; small
+    parts keep the workers evenly busy)."""
     missing: dict[bytes, bytes] = {}
     for _, raws, _ in chunk:
         for meta, path, _ in raws:
             key = meta[1:-2]
-            if key in cache.pairs:
+            if key in cache.pairs or key in inflight:
                 cache.hits += 1
             elif key not in missing:
                 missing[key] = path
                 cache.misses += 1
-    keys = sorted(missing, key=missing.__getitem__)  # versions of one file side by side: shared delta bases
-    if keys:
-        parts = max(1, min(workers, len(keys) // 64 + 1))
-        bounds = [len(keys) * i // parts for i in range(parts + 1)]
-        results = pool.map(
-            lambda b: _diff_pairs(repo, env, cache.objects_dir, keys[b[0] : b[1]]),
-            zip(bounds, bounds[1:], strict=False),
-        )
-        computed = [c for part in results for c in part]
-        for key, counts in zip(keys, computed, strict=True):
-            if len(cache.pairs) < cache.limit:
-                cache.pairs[key] = counts
-    local = dict(zip(keys, computed, strict=True)) if keys else {}
-    for _, raws, nums in chunk:
+    keys = sorted(missing, key=missing.__getitem__)
+    inflight.update(keys)
+    parts = [
+        pool.submit(_diff_pairs, repo, env, cache.objects_dir, keys[i : i + _PART]) for i in range(0, len(keys), _PART)
+    ]
+    return _Pending(chunk, keys, parts)
+
+
+def _finish(p: _Pending, cache: PairCache, inflight: set[bytes], previous: dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """Waits for ``p``'s pairs and fills its merges' numstat entries; returns the pairs it diffed."""
+    computed = [c for part in p.parts for c in part.result()]
+    done = dict(zip(p.keys, computed, strict=True))
+    inflight.difference_update(p.keys)
+    for key, counts in done.items():
+        if len(cache.pairs) >= cache.limit:
+            break
+        cache.pairs[key] = counts
+    pairs = cache.pairs
+    for _, raws, nums in p.chunk:
         for meta, _, _ in raws:
             key = meta[1:-2]
-            nums.append(cache.pairs.get(key) or local[key])
+            counts = pairs.get(key) or done.get(key) or previous[key]
+            nums.append(counts)
+    return done
+
+
+def _built(chunk: list[RawCommit], builder: CommitBuilder, batch: int) -> Iterator[list[dict[str, Any]]]:
+    for i in range(0, len(chunk), batch):
+        yield [builder.build(r) for r in chunk[i : i + batch]]
 
 
 def merge_batches(
@@ -206,25 +229,31 @@ def merge_batches(
             except OSError:
                 pass
 
-    pool = ThreadPoolExecutor(max_workers=max(1, workers) + 1)
+    pool = ThreadPoolExecutor(max_workers=max(1, workers) + 1)  # the diffs, and the feeder
     try:
         pool.submit(feed, stdin)
         chunk: list[RawCommit] = []
-        out: list[dict[str, Any]] = []
+        inflight: set[bytes] = set()
+        previous: dict[bytes, bytes] = {}
+        pending: _Pending | None = None
         for raw in parse_commits(iter(lambda: stdout.read1(_READ), b"")):  # type: ignore[attr-defined]
             chunk.append(raw)
             if len(chunk) >= _CHUNK:
-                _resolve(repo, env, cache, chunk, pool, workers)
-                out.extend(builder.build(r) for r in chunk)
+                started = _start(repo, env, cache, chunk, pool, inflight)
                 chunk = []
-                while len(out) >= batch:
-                    yield out[:batch]
-                    out = out[batch:]
+                if pending is not None:
+                    previous = _finish(pending, cache, inflight, previous)
+                    yield from _built(pending.chunk, builder, batch)
+                pending = started
         if chunk:
-            _resolve(repo, env, cache, chunk, pool, workers)
-            out.extend(builder.build(r) for r in chunk)
-        for i in range(0, len(out), batch):
-            yield out[i : i + batch]
+            started = _start(repo, env, cache, chunk, pool, inflight)
+            if pending is not None:
+                previous = _finish(pending, cache, inflight, previous)
+                yield from _built(pending.chunk, builder, batch)
+            pending = started
+        if pending is not None:
+            _finish(pending, cache, inflight, previous)
+            yield from _built(pending.chunk, builder, batch)
         if proc.wait() != 0:
             errors.seek(0)
             raise subprocess.CalledProcessError(proc.returncode, proc.args, None, errors.read())
