@@ -7,7 +7,8 @@ their modes (no rename detection, no attributes, see :func:`pair_cache_safe`), s
 
 1. while the non-merge commits stream through ``diff-tree --numstat``, :class:`PairCache` remembers each
    file pair's counts (bounded: a full cache only means more work later, never a wrong number);
-2. the merges then go through ``diff-tree --raw`` only (tree walks, no blob is read: ~2% of the numstat cost);
+2. the merges then go through ``diff-tree --raw`` only (tree walks, no blob is read: ~2% of the numstat cost),
+   twice (see :func:`merge_batches`);
 3. the pairs the cache does not know are diffed by git itself: written as two synthetic trees per batch
    (``mktree --missing --batch``, into a private temporary object directory that borrows the mirror's
    objects as alternates, so the mirror is never written) and compared with ``diff-tree --numstat`` in
@@ -25,7 +26,7 @@ import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ._cmd import GIT
 from ._commits import FORMAT, CommitBuilder, RawCommit, parse_commits
@@ -33,8 +34,7 @@ from ._commits import FORMAT, CommitBuilder, RawCommit, parse_commits
 __all__ = ["PairCache", "merge_batches", "pair_cache_safe"]
 
 _EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
-_CHUNK = 2000  # merges read ahead while the pairs of the chunk before are diffed
-_PART = 1500  # file pairs per git process (its delta-base cache warms up; parts balance the workers)
+_PART = 4000  # file pairs per git process (its delta-base cache warms up; parts balance the workers)
 _READ = 1 << 18
 
 
@@ -139,58 +139,45 @@ def _diff_pairs(repo: Path, env: dict[str, str], objects_dir: Path, metas: list[
     return counts
 
 
-class _Pending:
-    """One chunk of merges whose missing pairs are being diffed (futures in the pool)."""
+def _raw_pass(repo: Path, env: dict[str, str], merges: bytes, pool: ThreadPoolExecutor) -> Iterator[RawCommit]:
+    """The merges through ``diff-tree --raw`` (every merge, even one whose first-parent diff is empty)."""
+    errors = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
+        [GIT, "diff-tree", "--stdin", "--always", "-r", "-z", "--no-renames", "--no-ext-diff", "--raw",
+         "--no-abbrev", f"--format={FORMAT}"],
+        cwd=repo,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=errors,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
 
-    def __init__(self, chunk: list[RawCommit], keys: list[bytes], parts: list[Future[list[bytes]]]) -> None:
-        self.chunk, self.keys, self.parts = chunk, keys, parts
+    def feed() -> None:
+        try:
+            stdin.write(merges)
+        except OSError:
+            pass
+        finally:
+            try:
+                stdin.close()
+            except OSError:
+                pass
 
-
-def _start(
-    repo: Path, env: dict[str, str], cache: PairCache, chunk: list[RawCommit], pool: ThreadPoolExecutor,
-    inflight: set[bytes],
-) -> _Pending:
-    """Submits the pairs of ``chunk`` that neither the cache nor an earlier chunk still in flight has, in
-    parts of :data:`_PART` (sorted by path: versions of one file side by side share delta bases; small
-    parts keep the workers evenly busy)."""
-    missing: dict[bytes, bytes] = {}
-    for _, raws, _ in chunk:
-        for meta, path, _ in raws:
-            key = meta[1:-2]
-            if key in cache.pairs or key in inflight:
-                cache.hits += 1
-            elif key not in missing:
-                missing[key] = path
-                cache.misses += 1
-    keys = sorted(missing, key=missing.__getitem__)
-    inflight.update(keys)
-    parts = [
-        pool.submit(_diff_pairs, repo, env, cache.objects_dir, keys[i : i + _PART]) for i in range(0, len(keys), _PART)
-    ]
-    return _Pending(chunk, keys, parts)
-
-
-def _finish(p: _Pending, cache: PairCache, inflight: set[bytes], previous: dict[bytes, bytes]) -> dict[bytes, bytes]:
-    """Waits for ``p``'s pairs and fills its merges' numstat entries; returns the pairs it diffed."""
-    computed = [c for part in p.parts for c in part.result()]
-    done = dict(zip(p.keys, computed, strict=True))
-    inflight.difference_update(p.keys)
-    for key, counts in done.items():
-        if len(cache.pairs) >= cache.limit:
-            break
-        cache.pairs[key] = counts
-    pairs = cache.pairs
-    for _, raws, nums in p.chunk:
-        for meta, _, _ in raws:
-            key = meta[1:-2]
-            counts = pairs.get(key) or done.get(key) or previous[key]
-            nums.append(counts)
-    return done
-
-
-def _built(chunk: list[RawCommit], builder: CommitBuilder, batch: int) -> Iterator[list[dict[str, Any]]]:
-    for i in range(0, len(chunk), batch):
-        yield [builder.build(r) for r in chunk[i : i + batch]]
+    feeder = pool.submit(feed)
+    try:
+        yield from parse_commits(iter(lambda: stdout.read1(_READ), b""))  # type: ignore[attr-defined]
+        feeder.result()
+        if proc.wait() != 0:
+            errors.seek(0)
+            raise subprocess.CalledProcessError(proc.returncode, proc.args, None, errors.read())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        stdout.close()
+        errors.close()
 
 
 def merge_batches(
@@ -204,63 +191,51 @@ def merge_batches(
     batch: int,
 ) -> Iterator[list[dict[str, Any]]]:
     """Yields commit dicts (batches of at most ``batch``) for the merges in ``merges`` (``sha first-parent``
-    lines), with first-parent file stats equal to ``diff-tree --numstat``'s."""
-    errors = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        [GIT, "diff-tree", "--stdin", "-r", "-z", "--no-renames", "--no-ext-diff", "--raw", "--no-abbrev",
-         f"--format={FORMAT}"],
-        cwd=repo,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    stdin, stdout = proc.stdin, proc.stdout
+    lines), with first-parent file stats equal to ``diff-tree --numstat``'s.
 
-    def feed(pipe: IO[bytes]) -> None:
-        try:
-            pipe.write(merges)
-        except OSError:
-            pass
-        finally:
-            try:
-                pipe.close()
-            except OSError:
-                pass
+    Two cheap ``--raw`` passes: the first collects the pairs the cache lacks and hands them, in parts of
+    :data:`_PART` sorted by path (versions of one file side by side share delta bases), to ``workers``
+    git processes at a time as they come; the second builds the commits once every part is in.
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, workers) + 1)  # the diffs, and a feeder
+    missing: dict[bytes, bytes] = {}
+    part: dict[bytes, bytes] = {}
+    futures: list[tuple[list[bytes], Future[list[bytes]]]] = []
 
-    pool = ThreadPoolExecutor(max_workers=max(1, workers) + 1)  # the diffs, and the feeder
+    def submit() -> None:
+        keys = sorted(part, key=part.__getitem__)
+        futures.append((keys, pool.submit(_diff_pairs, repo, env, cache.objects_dir, keys)))
+        part.clear()
+
     try:
-        pool.submit(feed, stdin)
-        chunk: list[RawCommit] = []
-        inflight: set[bytes] = set()
-        previous: dict[bytes, bytes] = {}
-        pending: _Pending | None = None
-        for raw in parse_commits(iter(lambda: stdout.read1(_READ), b"")):  # type: ignore[attr-defined]
-            chunk.append(raw)
-            if len(chunk) >= _CHUNK:
-                started = _start(repo, env, cache, chunk, pool, inflight)
-                chunk = []
-                if pending is not None:
-                    previous = _finish(pending, cache, inflight, previous)
-                    yield from _built(pending.chunk, builder, batch)
-                pending = started
-        if chunk:
-            started = _start(repo, env, cache, chunk, pool, inflight)
-            if pending is not None:
-                previous = _finish(pending, cache, inflight, previous)
-                yield from _built(pending.chunk, builder, batch)
-            pending = started
-        if pending is not None:
-            _finish(pending, cache, inflight, previous)
-            yield from _built(pending.chunk, builder, batch)
-        if proc.wait() != 0:
-            errors.seek(0)
-            raise subprocess.CalledProcessError(proc.returncode, proc.args, None, errors.read())
+        known = cache.pairs
+        for _, raws, _ in _raw_pass(repo, env, merges, pool):
+            for meta, path, _ in raws:
+                key = meta[1:-2]
+                if key in known or key in missing:
+                    cache.hits += 1
+                    continue
+                cache.misses += 1
+                missing[key] = b""
+                part[key] = path
+                if len(part) >= _PART:
+                    submit()
+        if part:
+            submit()
+        for keys, future in futures:
+            missing.update(zip(keys, future.result(), strict=True))
+        out: list[dict[str, Any]] = []
+        for header, raws, nums in _raw_pass(repo, env, merges, pool):
+            for meta, _, _ in raws:
+                key = meta[1:-2]
+                nums.append(known.get(key) or missing[key])
+            out.append(builder.build((header, raws, nums)))
+            if len(out) >= batch:
+                yield out
+                out = []
+        if out:
+            yield out
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        stdout.close()
-        errors.close()
+        for _, future in futures:
+            future.cancel()
         pool.shutdown(wait=True)

@@ -20,7 +20,8 @@ def build(path: Path) -> GitRepo:
     """Merges whose first-parent diffs hold pairs no other commit diffed (a topic that changed a file
     twice, main changed it too), the same topic merged into two branches, added and deleted files, a mode
     change, a symlink retargeted, a file turned into a symlink, a submodule (gitlink) moved, a binary
-    file, and a file the topic changed once (a pair its own commit already diffed)."""
+    file, a file the topic changed once (a pair its own commit already diffed), and a merge whose first-parent
+    diff is empty."""
     r = GitRepo(path)
     base = r.commit(
         "root",
@@ -47,7 +48,10 @@ def build(path: Path) -> GitRepo:
     r.git("merge", "-q", "--no-ff", "-m", "merge topic into main", "topic")
     r.git("checkout", "-q", "stable")
     r.git("merge", "-q", "--no-ff", "-m", "merge topic into stable", "topic")
+    r.git("checkout", "-q", "-b", "side", "main")
+    r.commit("side work", {"side.txt": lines(2, "s")})
     r.git("checkout", "-q", "main")
+    r.git("merge", "-q", "-s", "ours", "-m", "merge side keeping ours (an empty diff)", "side")
     return r
 
 
@@ -69,7 +73,7 @@ def test_merge_stats_equal_git_for_every_kind_of_entry(tmp_path: Path) -> None:
     """Both merges (through the cache and synthetic trees) equal git log --numstat --diff-merges=first-parent,
     entry by entry, including modes, symlinks, a typechange, a gitlink, binary, added and deleted files."""
     r = build(tmp_path / "r")
-    assert _check(r) == 2
+    assert _check(r) == 3
 
 
 def test_attributes_turn_the_pair_cache_off_and_stay_exact(tmp_path: Path) -> None:
@@ -77,7 +81,7 @@ def test_attributes_turn_the_pair_cache_off_and_stay_exact(tmp_path: Path) -> No
     trees are not used: a pair's numstat then depends on its path)."""
     r = build(tmp_path / "r")
     r.commit("attributes", {".gitattributes": "*.txt binary\n"})
-    assert _check(r) == 2
+    assert _check(r) == 3
     out = Collector()
     process_repo(fetch_for(r.path), r.path, customer_id="c", checkpoint=None, emit=out)
     merge = next(c for c in out.get(COMMIT) if c["message"] == "merge topic into main")
