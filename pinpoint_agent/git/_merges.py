@@ -14,8 +14,10 @@ their modes (no rename detection, no attributes, see :func:`pair_cache_safe`), s
    objects as alternates, so the mirror is never written) and compared with ``diff-tree --numstat`` in
    ``workers`` processes at once.
 
-Measured on git/git (85k commits, 21.5k merges): merges are 117k file entries, 84k distinct pairs, of which
-31k the non-merge commits already diffed; git's merge numstat work falls to ~45%.
+Measured on git/git (85k commits, 21.5k merges): merges are 117k file entries, 53k of them pairs no other
+commit diffed; git's CPU for the merges falls from ~42 s (``diff-tree --numstat`` on each merge) to ~18 s
+in one process (more, ~27 s, when two processes share this 2-core machine).
+Memory: the cache (bounded) and the diffed pairs of the merges (~150 bytes per distinct pair).
 """
 
 from __future__ import annotations

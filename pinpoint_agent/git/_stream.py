@@ -12,6 +12,10 @@ Without file stats one ``git log -z`` lists the commits. With file stats:
    in flight per worker, so that stealing sees where each worker really is.
 3. A reader thread per worker parses the output as it comes and hands batches to the consumer through a
    bounded queue, so memory stays flat in history length.
+4. Without rename detection, merges are set aside in step 1 and done last by ``_merges``: most of their
+   first-parent file pairs were already diffed by step 2 (its workers remember them), the rest are diffed
+   as synthetic trees. With renames (``-M``) a pair's numbers depend on the other files, so merges go
+   through step 2 like every commit.
 """
 
 from __future__ import annotations
