@@ -4,7 +4,10 @@ first-parent numstat on every merge, whatever the entries are."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from pinpoint_agent.git import COMMIT, process_repo
 
@@ -86,3 +89,18 @@ def test_attributes_turn_the_pair_cache_off_and_stay_exact(tmp_path: Path) -> No
     process_repo(fetch_for(r.path), r.path, customer_id="c", checkpoint=None, emit=out)
     merge = next(c for c in out.get(COMMIT) if c["message"] == "merge topic into main")
     assert {f["path"]: f["binary"] for f in merge["files"]}["a.txt"] is True
+
+
+def test_emit_failure_in_the_merge_phase_leaves_no_process(tmp_path: Path, no_leaked_processes: None) -> None:
+    """An emit that fails on the first batch of merges propagates unchanged, and the raw pass and pair
+    diffs are reaped (no git child left, no temporary object directory left)."""
+    r = build(tmp_path / "r")
+    before = set(Path(tempfile.gettempdir()).glob("pinpoint-pairs-*"))
+
+    def emit(model: str, objects: list[dict[str, object]]) -> None:
+        if any(str(o.get("message", "")).startswith("merge ") for o in objects):
+            raise RuntimeError("sink full")
+
+    with pytest.raises(RuntimeError, match="sink full"):
+        process_repo(fetch_for(r.path), r.path, customer_id="c", checkpoint=None, emit=emit)
+    assert set(Path(tempfile.gettempdir()).glob("pinpoint-pairs-*")) == before
