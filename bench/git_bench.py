@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark of the git processing engine (``pinpoint_agent.git``).
 
-Usage: ``bench/git_bench.py [REPO] [--commits N] [--cache DIR] [--workers N]``
+Usage: ``bench/git_bench.py [REPO] [--commits N] [--cache DIR] [--workers N] [--rounds N] [--profile]
+[--renames]``
 
 Without REPO it generates (once, cached under ``--cache``, default ``/tmp/pinpoint-git-bench``) a
 repository of
@@ -13,6 +14,13 @@ feature branches merged into ``main`` with merge commits (and some left unmerged
 
 It prints, in one run: full history with per-file stats vs ``git log --numstat --no-renames`` on the same repo
 (time, commits/s, ratio), metadata + branches without file stats, an unchanged rerun, and the peak RSS.
+Every emitted object is serialised with orjson, as the agent does before it writes.
+
+``--profile`` adds, for the full-history run, where the time goes: CPU of each kind of git child (sampled from
+``/proc`` while it runs, with each child's peak RSS), CPU of the Python process split into parsing/building
+and writing (the ``emit`` callback), and how long the consumer waited for git. ``--renames`` also times the
+full history with rename detection (``git_renames``) against the run without. ``--verify`` compares every
+commit's per-file and total numbers with ``git log --numstat --no-renames --diff-merges=first-parent``.
 """
 
 from __future__ import annotations
@@ -23,10 +31,14 @@ import random
 import resource
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
+import xxhash
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -198,6 +210,65 @@ def generate(path: Path, commits: int, seed: int = 7) -> None:
     tmp.rename(path)
 
 
+class _ChildSampler:
+    """Samples this process's children from ``/proc`` every 50 ms: CPU seconds and peak RSS per child, by
+    the kind of git command (its argv up to the first option)."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[int, tuple[str, float]] = {}
+        self.hwm: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _ChildSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _children(self) -> list[int]:
+        pids: list[int] = []
+        for task in os.listdir(f"/proc/{os.getpid()}/task"):
+            try:
+                with open(f"/proc/{os.getpid()}/task/{task}/children") as f:
+                    pids += [int(p) for p in f.read().split()]
+            except OSError:
+                continue
+        return pids
+
+    def _sample(self) -> None:
+        for pid in self._children():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{pid}/status") as f:
+                    hwm = next((int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")), 0)
+            except (OSError, StopIteration):
+                continue
+            words = [a.decode() for a in argv[:3] if a and not a.startswith(b"-")]
+            kind = " ".join(words[:2])
+            if not kind.startswith("git"):
+                continue  # exited and not yet reaped, or forked and not yet exec'd
+            self.cpu[pid] = (kind, (int(fields[11]) + int(fields[12])) / self._tick)
+            self.hwm[kind] = max(self.hwm.get(kind, 0), hwm)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self._sample()
+
+    def by_kind(self) -> dict[str, tuple[int, float]]:
+        out: dict[str, tuple[int, float]] = {}
+        for kind, secs in self.cpu.values():
+            n, total = out.get(kind, (0, 0.0))
+            out[kind] = (n + 1, total + secs)
+        return out
+
+
 def _timed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
@@ -205,12 +276,18 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 
 def main() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="  [%(name)s] %(message)s")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("repo", nargs="?", type=Path, help="an existing repository (default: generate one)")
     parser.add_argument("--commits", type=int, default=20_000)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/pinpoint-git-bench"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1, help="repeat full-history runs, keep the best")
+    parser.add_argument("--profile", action="store_true", help="where the full-history time goes")
+    parser.add_argument("--renames", action="store_true", help="also time rename detection (git_renames)")
+    parser.add_argument("--verify", action="store_true", help="compare every commit's numbers with git's")
     args = parser.parse_args()
     repo = args.repo
     if repo is None:
@@ -228,13 +305,19 @@ def main() -> None:
     fetch = GitFetch("bench", "bench/repo", "github", str(repo), "https://h/c/@@@sha@@@",
                      "https://h/b/@@@branch@@@")
     emitted: dict[str, int] = {}
+    write = [0.0, 0.0]  # wall, CPU seconds in emit
 
     def emit(model: str, objects: list[dict[str, object]]) -> None:
+        w, c = time.perf_counter(), time.thread_time()
         emitted[model] = emitted.get(model, 0) + len(objects)
+        for o in objects:
+            orjson.dumps(o)
+        write[0] += time.perf_counter() - w
+        write[1] += time.thread_time() - c
 
-    def ours(stats: bool, checkpoint: dict[str, object] | None = None) -> object:
+    def ours(stats: bool, checkpoint: dict[str, object] | None = None, renames: bool = False) -> object:
         return process_repo(fetch, repo, customer_id="bench", checkpoint=checkpoint, emit=emit,
-                            file_stats=stats, workers=args.workers)
+                            file_stats=stats, workers=args.workers, renames=renames)
 
     def baseline() -> None:
         subprocess.run([*git, "log", "--branches", "--numstat", "--no-renames"], stdout=subprocess.DEVNULL,
@@ -244,6 +327,15 @@ def main() -> None:
     for _ in range(args.rounds):
         base = min(base, _timed(baseline))
         full = min(full, _timed(lambda: ours(True)))
+    if args.profile:
+        logging.getLogger("pinpoint_agent.git").setLevel(logging.INFO)  # the merge phase's own figures
+        _profile(lambda: ours(True), write, base)
+    if args.verify:
+        _verify(repo, fetch)
+    if args.renames:
+        renamed = _timed(lambda: ours(True, renames=True))
+        print(f"  {'full history with renames (git_renames)':<46} {renamed:8.2f} s  "
+              f"{(renamed / full - 1) * 100:+.0f} % vs without")
     result: list[object] = []
     meta = _timed(lambda: result.append(ours(False)))
     rerun = _timed(lambda: ours(False, result[0].checkpoint))  # type: ignore[attr-defined]
@@ -260,6 +352,72 @@ def main() -> None:
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"  peak RSS: python {me:.0f} MiB, largest git child {kids:.0f} MiB; load after {_load()}")
+
+
+def _profile(run: Callable[[], Any], write: list[float], base: float) -> None:
+    """One more full-history run, measured: git children by kind, Python parse/build vs write, waiting."""
+    write[0] = write[1] = 0.0
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with _ChildSampler() as sampler:
+        wall = _timed(run)
+    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    git_total = (kids1.ru_utime - kids0.ru_utime) + (kids1.ru_stime - kids0.ru_stime)
+    py = (self1.ru_utime - self0.ru_utime) + (self1.ru_stime - self0.ru_stime)
+    print(f"  profile of one full-history run: {wall:.2f} s wall, ratio {wall / base:.2f}")
+    for kind, (n, cpu) in sorted(sampler.by_kind().items(), key=lambda kv: -kv[1][1]):
+        print(f"    git child {kind + f' x{n}':<34} {cpu:8.2f} s CPU   peak RSS {sampler.hwm[kind] / 1024:6.0f} MiB")
+    print(f"    {'git children, all (rusage)':<44} {git_total:8.2f} s CPU  ({git_total / wall:.2f} cores)")
+    print(f"    {'python: parse + build commits':<44} {py - write[1]:8.2f} s CPU")
+    print(f"    {'python: write (emit, orjson)':<44} {write[1]:8.2f} s CPU  ({write[0]:.2f} s wall)")
+    print(f"    {'python, all threads':<44} {py:8.2f} s CPU  ({py / wall:.2f} cores)")
+    print(f"    {'both cores would allow at best':<44} {(git_total + py) / 2:8.2f} s wall")
+
+
+def _digest(files: list[tuple[str, int, int]]) -> tuple[int, int, int, str]:
+    rows = sorted(files)
+    body = "\0".join(f"{p}\t{a}\t{d}" for p, a, d in rows).encode()
+    return sum(a for _, a, _ in rows), sum(d for _, _, d in rows), len(rows), xxhash.xxh64_hexdigest(body)
+
+
+def _verify(repo: Path, fetch: GitFetch) -> None:
+    """Every commit's files (path, additions, deletions) and totals against git's own numstat."""
+    ours: dict[str, tuple[int, int, int, str]] = {}
+
+    def collect(model: str, objects: list[dict[str, Any]]) -> None:
+        if model == "sourcecode.Commit":
+            for o in objects:
+                files = [(f["path"], f["additions"], f["deletions"]) for f in o["files"]]
+                assert (o["additions"], o["deletions"], o["files_changed"]) == _digest(files)[:3]
+                ours[o["sha"]] = _digest(files)
+
+    process_repo(fetch, repo, customer_id="bench", checkpoint=None, emit=collect, file_stats=True)
+    out = subprocess.Popen(["git", "-C", str(repo), "log", "--branches", "--numstat", "--no-renames",
+                            "--diff-merges=first-parent", "-z", "--format=%x01%H"], stdout=subprocess.PIPE)
+    assert out.stdout is not None
+    theirs: dict[str, tuple[int, int, int, str]] = {}
+    sha, rest = "", b""
+    files: list[tuple[str, int, int]] = []
+    for chunk in iter(lambda: out.stdout.read(1 << 20), b""):  # type: ignore[union-attr]
+        tokens = (rest + chunk).split(b"\0")
+        rest = tokens.pop()
+        for tok in tokens:
+            tok = tok.lstrip(b"\n")
+            if tok.startswith(b"\x01"):
+                if sha:
+                    theirs[sha] = _digest(files)
+                sha, files = tok[1:].decode(), []
+            elif tok:
+                a, d, p = tok.split(b"\t", 2)
+                files.append((p.decode("utf-8", "replace"), 0 if a == b"-" else int(a), 0 if d == b"-" else int(d)))
+    out.wait()
+    if sha:
+        theirs[sha] = _digest(files)
+    bad = [s for s in theirs if ours.get(s) != theirs[s]]
+    extra = set(ours) - set(theirs)
+    print(f"  verify: {len(theirs)} commits compared with git log --numstat (first parent for merges): "
+          f"{len(bad)} differ, {len(extra)} extra" + (f"; first: {bad[:3]}" if bad else ""))
 
 
 def _load() -> str:

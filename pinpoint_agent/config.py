@@ -41,6 +41,7 @@ class AgentConfig(BaseModel):
     skip_git: bool = Field(default=False, description="do not process git repos the integrations queue")
     git_max_concurrent: int = Field(default=2, ge=1, le=64, description="git repos processed at once")
     git_file_stats: bool = Field(default=True, description="per-file additions/deletions on commits")
+    git_renames: bool = Field(default=True, description="detect renamed files in commit file stats (git -M)")
     export_timeout: float | None = Field(default=None, gt=0, description="seconds an integration's export may take")
     idle_timeout: float | None = Field(
         default=1800.0, gt=0, description="seconds without any callback before an integration counts as hung")

@@ -54,7 +54,7 @@ def process_git_job(export: ExportJob, job: GitJob) -> GitOutcome:
             path = update_mirror(fetch, export.root.repos_cache, credentials=request.credentials or None)
             result = process_repo(fetch, path, customer_id=export.agent.customer_id,
                                   checkpoint=orjson.loads(stored) if stored else None, emit=emit,
-                                  file_stats=export.agent.git_file_stats)
+                                  file_stats=export.agent.git_file_stats, renames=export.agent.git_renames)
             for sid in sessions.values():
                 manager.session_done(sid, "")
             manager.commit_checkpoint(key, orjson.dumps(result.checkpoint).decode())

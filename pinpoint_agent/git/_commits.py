@@ -2,7 +2,9 @@
 
 git prints each commit as :data:`FORMAT` (NUL-separated header fields), one NUL, then, with file stats, the
 ``--raw`` entries (``:modes oids STATUS`` NUL ``path`` NUL) followed by the ``--numstat`` entries
-(``added TAB deleted TAB path`` NUL), in the same order. The parser is a small state machine over the
+(``added TAB deleted TAB path`` NUL), in the same order. With rename detection a renamed file's raw entry
+is ``:modes oids R<score>`` NUL ``old path`` NUL ``new path`` NUL and its numstat entry ``added TAB deleted TAB``
+NUL ``old path`` NUL ``new path`` NUL. The parser is a small state machine over the
 NUL-separated tokens, fed by chunks, so memory stays flat whatever the history length.
 """
 
@@ -23,8 +25,8 @@ _HEADER_FIELDS = 6  # after the sha token
 
 _STATUS = {b"A": "added", b"M": "modified", b"D": "removed", b"T": "modified", b"R": "renamed", b"C": "added"}
 
-#: (header fields, [(raw meta, path)], [numstat token])
-RawCommit = tuple[list[bytes], list[tuple[bytes, bytes]], list[bytes]]
+#: (header fields, [(raw meta, path, old path or b"")], [numstat token])
+RawCommit = tuple[list[bytes], list[tuple[bytes, bytes, bytes]], list[bytes]]
 
 
 def _tokens(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -41,7 +43,7 @@ def parse_commits(chunks: Iterable[bytes]) -> Iterator[RawCommit]:
     """Yields one :data:`RawCommit` per commit found in git's output ``chunks`` (any chunk boundaries)."""
     tokens = _tokens(chunks)
     header: list[bytes] | None = None
-    raws: list[tuple[bytes, bytes]] = []
+    raws: list[tuple[bytes, bytes, bytes]] = []
     nums: list[bytes] = []
     for tok in tokens:
         first = tok[:1]
@@ -60,8 +62,15 @@ def parse_commits(chunks: Iterable[bytes]) -> Iterator[RawCommit]:
             if header is None:
                 raise ValueError(f"git output does not start with a commit header: {tok[:60]!r}")
             if first == b":":
-                raws.append((tok, next(tokens)))  # the path token, whatever bytes it holds
+                path = next(tokens)  # the path token, whatever bytes it holds
+                if tok[-1:].isdigit():  # R<score> or C<score>: the old path, then the new one
+                    raws.append((tok, next(tokens), path))
+                else:
+                    raws.append((tok, path, b""))
             else:
+                if tok[-1:] == b"\t":  # a rename's numstat: its paths follow as two tokens
+                    next(tokens)
+                    next(tokens)
                 nums.append(tok)
     if header is not None:
         yield header, raws, nums
@@ -77,6 +86,7 @@ class CommitContext:
     unique_name: str
     commit_url_template: str
     file_stats: bool
+    renames: bool = False
 
 
 def _text(raw: bytes) -> str:
@@ -112,7 +122,7 @@ class CommitBuilder:
         offset = sign * (int(rfc3339[-5:-3]) * 60 + int(rfc3339[-2:])) if rfc3339[-6:-5] in "+-" else 0
         obj: dict[str, Any] = {}
         if ctx.file_stats:
-            files = _files(raws, nums)
+            files = _files(raws, nums, ctx.renames)
             obj["additions"] = sum(f["additions"] for f in files)
         obj["author_ref_id"] = self._user_ref(_text(ae), _text(an))
         obj["committer_ref_id"] = self._user_ref(_text(ce), _text(cn))
@@ -134,23 +144,29 @@ class CommitBuilder:
         return obj
 
 
-def _files(raws: list[tuple[bytes, bytes]], nums: list[bytes]) -> list[dict[str, Any]]:
+def _files(raws: list[tuple[bytes, bytes, bytes]], nums: list[bytes], renames: bool) -> list[dict[str, Any]]:
     """Per-file stats: the ``--raw`` entry gives the status, the ``--numstat`` entry at the same index the
-    lines."""
+    lines. With ``renames``, every file also carries ``renamed`` and ``renamed_to`` (the model's rename
+    fields; left out otherwise so that objects made without rename detection keep their hashcodes)."""
     if len(raws) != len(nums):
         raise ValueError(f"git printed {len(raws)} raw entries but {len(nums)} numstat entries")
     files = []
-    for (meta, path), num in zip(raws, nums, strict=True):
+    for (meta, path, old), num in zip(raws, nums, strict=True):
         added, deleted, _ = num.split(b"\t", 2)
         binary = added == b"-"
-        files.append(
-            {
-                "additions": 0 if binary else int(added),
-                "binary": binary,
-                "deletions": 0 if binary else int(deleted),
-                "path": _text(path),
-                "renamed_from": "",
-                "status": _STATUS.get(meta[-1:], "modified"),
-            }
-        )
+        letter = meta[-4:-3] if old else meta[-1:]
+        entry: dict[str, Any] = {
+            "additions": 0 if binary else int(added),
+            "binary": binary,
+            "deletions": 0 if binary else int(deleted),
+            "path": _text(path),
+        }
+        if renames:
+            entry["renamed"] = letter == b"R"
+            entry["renamed_from"] = _text(old) if letter == b"R" else ""
+            entry["renamed_to"] = entry["path"] if letter == b"R" else ""
+        else:
+            entry["renamed_from"] = ""
+        entry["status"] = _STATUS.get(letter, "modified")
+        files.append(entry)
     return files

@@ -10,7 +10,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from ._cmd import base_env, credential_env, run
+from pinpoint_agent.askpass import credential_env
+
+from ._cmd import base_env, run
 from ._errors import AccessDenied, EmptyRepo, TransientGitError, redact_url, translating
 from ._model import GitFetch
 
@@ -105,6 +107,41 @@ def _fetch(url: str, path: Path, env: dict[str, str], timeout: float | None) -> 
         env=env,
         timeout=timeout,
     )
+    _follow_default(path, env, timeout)
+
+
+def _follow_default(path: Path, env: dict[str, str], timeout: float | None) -> None:
+    """Points the mirror's HEAD at the remote's current default branch (``fetch`` never moves a mirror's
+    HEAD, so a default branch renamed or switched upstream after the clone would otherwise be missed).
+
+    Asks the remote with ``ls-remote --symref`` (credentials through the same environment as the fetch). A
+    remote that does not advertise HEAD, or names a branch the mirror lacks, leaves HEAD as it is.
+    """
+    out = run(
+        ["-c", "credential.helper=", "ls-remote", "--symref", "origin", "HEAD"],
+        cwd=path,
+        env=env,
+        timeout=timeout,
+    )
+    target = ""
+    for line in out.decode(errors="replace").splitlines():
+        if line.startswith("ref: ") and line.endswith("\tHEAD"):
+            target = line[5:-5]
+    if not target.startswith("refs/heads/"):
+        return
+    try:
+        current = run(["symbolic-ref", "-q", "HEAD"], cwd=path, env=env).decode().strip()
+    except subprocess.CalledProcessError:
+        current = ""  # a detached HEAD: point it at the default branch
+    if current == target:
+        return
+    try:
+        run(["rev-parse", "--verify", "-q", target], cwd=path, env=env)
+    except subprocess.CalledProcessError:
+        log.warning("remote default branch %s is not in mirror %s; HEAD left at %s", target, path, current)
+        return
+    log.info("default branch of %s moved from %s to %s", path, current, target)
+    run(["symbolic-ref", "HEAD", target], cwd=path, env=env)
 
 
 def update_mirror(

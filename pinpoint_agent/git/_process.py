@@ -52,20 +52,22 @@ def process_repo(
     checkpoint: dict[str, Any] | None,
     emit: Emit,
     file_stats: bool = True,
+    renames: bool = False,
     workers: int = 2,
 ) -> RepoResult:
     """Emits the repository's commits (new since ``checkpoint``), branches, PR branches and commit users.
 
-    ``checkpoint=None`` processes the whole history. Store the returned ``RepoResult.checkpoint`` only once
-    everything emitted is durable. Raises :class:`EmptyRepo` for a repository without branches, else a
-    :class:`GitError` subclass.
+    ``checkpoint=None`` processes the whole history. ``renames`` turns on git's rename detection (``-M``) for
+    the file stats: a renamed file is one entry with ``renamed_from`` set instead of a delete and an add.
+    Store the returned ``RepoResult.checkpoint`` only once everything emitted is durable. Raises
+    :class:`EmptyRepo` for a repository without branches, else a :class:`GitError` subclass.
     """
     with translating(repo=fetch.unique_name, url=fetch.url):
         repo = pygit2.Repository(str(repo_path))
         heads = read_heads(repo)
         if not heads.branches:
             raise EmptyRepo("the repository has no branches", repo=fetch.unique_name, url=fetch.url)
-        key = checkpoint_key(fetch, customer_id, file_stats)
+        key = checkpoint_key(fetch, customer_id, file_stats, renames=renames)
         if is_unchanged(checkpoint, key, heads, fetch):
             assert checkpoint is not None
             return RepoResult(checkpoint=checkpoint, skipped=True, incremental=True)
@@ -90,6 +92,7 @@ def process_repo(
             fetch.unique_name,
             fetch.commit_url_template,
             file_stats,
+            renames and file_stats,
         )
         users: set[tuple[str, str]] = set()
         # closing(): on any error (emit's included) the git workers are reaped now, not when garbage collected

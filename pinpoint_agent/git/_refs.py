@@ -56,8 +56,9 @@ def read_heads(repo: pygit2.Repository) -> Heads:
     return Heads(default, branches)
 
 
-def checkpoint_key(fetch: GitFetch, customer_id: str, file_stats: bool) -> str:
+def checkpoint_key(fetch: GitFetch, customer_id: str, file_stats: bool, *, renames: bool = False) -> str:
     """Hash of the inputs besides heads that shape the output; when it changes, the run starts over."""
+    extra = ("renames",) if renames and file_stats else ()  # keeps the keys of checkpoints made before it
     return values(
         CHECKPOINT_VERSION,
         customer_id,
@@ -67,6 +68,7 @@ def checkpoint_key(fetch: GitFetch, customer_id: str, file_stats: bool) -> str:
         fetch.commit_url_template,
         fetch.branch_url_template,
         file_stats,
+        *extra,
     )
 
 

@@ -12,14 +12,20 @@ Without file stats one ``git log -z`` lists the commits. With file stats:
    in flight per worker, so that stealing sees where each worker really is.
 3. A reader thread per worker parses the output as it comes and hands batches to the consumer through a
    bounded queue, so memory stays flat in history length.
+4. Without rename detection, merges are set aside in step 1 and done last by ``_merges``: most of their
+   first-parent file pairs were already diffed by step 2 (its workers remember them), the rest are diffed
+   as synthetic trees. With renames (``-M``) a pair's numbers depend on the other files, so merges go
+   through step 2 like every commit.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import subprocess
 import tempfile
 import threading
+import time
 from array import array
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
@@ -27,8 +33,11 @@ from typing import IO, Any
 
 from ._cmd import GIT
 from ._commits import FORMAT, CommitBuilder, CommitContext, parse_commits
+from ._merges import PairCache, merge_batches, pair_cache_safe
 
 __all__ = ["stream_commits"]
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 128  # commits handed to a worker at once
 _WINDOW = 2 * _CHUNK  # commits in flight per worker
@@ -41,7 +50,6 @@ _DIFF_ARGS = [
     "--always",
     "--root",
     "-z",
-    "--no-renames",
     "--no-ext-diff",
     "--no-textconv",
     "--raw",
@@ -54,12 +62,16 @@ _DIFF_ARGS = [
 class _WorkList:
     """The commits to diff as one byte buffer of lines, handed out in contiguous chunks (thread-safe)."""
 
-    def __init__(self, lines: Iterator[bytes], workers: int) -> None:
+    def __init__(self, lines: Iterator[bytes], workers: int, split_merges: bool = False) -> None:
         self.buf = bytearray()
+        self.merges = bytearray()  # with split_merges: the merges, set aside for ``_merges``
         self.starts = array("Q")
         for line in lines:
             parts = line.split()
             if not parts:
+                continue
+            if split_merges and len(parts) > 2:
+                self.merges += parts[0] + b" " + parts[1] + b"\n"
                 continue
             self.starts.append(len(self.buf))
             self.buf += b" ".join(parts[:2]) + b"\n"  # a merge is diffed against its first parent only
@@ -107,6 +119,7 @@ class _Worker:
         stop: threading.Event,
         feed: Callable[[IO[bytes], threading.Semaphore | None], None],
         window: bool,
+        cache: PairCache | None = None,
     ) -> None:
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
@@ -114,7 +127,7 @@ class _Worker:
         )
         self.builder = CommitBuilder(ctx)
         self.sem = threading.Semaphore(_WINDOW) if window else None
-        self.out, self.stop, self.argv = out, stop, argv
+        self.out, self.stop, self.argv, self.cache = out, stop, argv, cache
         self.threads = [
             threading.Thread(target=self._feed, args=(feed,), daemon=True),
             threading.Thread(target=self._read, daemon=True),
@@ -150,6 +163,8 @@ class _Worker:
             for raw in parse_commits(iter(lambda: stdout.read1(_READ), b"")):  # type: ignore[attr-defined]
                 if self.sem is not None:
                     self.sem.release()
+                if self.cache is not None:
+                    self.cache.learn(raw[1], raw[2])
                 batch.append(self.builder.build(raw))
                 if len(batch) >= _BATCH:
                     self._put(("batch", batch))
@@ -196,6 +211,7 @@ def stream_commits(
     Failures raise ``subprocess.CalledProcessError`` (translated by the caller).
     """
     revs = _write_revs(tips, exclude)
+    cache: PairCache | None = None
     out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=4 * max(1, workers))
     stop = threading.Event()
     pool: list[_Worker] = []
@@ -219,7 +235,9 @@ def stream_commits(
             assert lister.stdin is not None and lister.stdout is not None and lister.stderr is not None
             lister.stdin.write(revs)  # rev-list reads all of stdin before it prints anything
             lister.stdin.close()
-            work = _WorkList(iter(lister.stdout), max(1, min(workers, 64)))
+            objects_dir = None if ctx.renames else pair_cache_safe(repo, env)
+            cache = PairCache(objects_dir) if objects_dir is not None else None
+            work = _WorkList(iter(lister.stdout), max(1, min(workers, 64)), split_merges=cache is not None)
             err = lister.stderr.read()
             if lister.wait() != 0:
                 raise subprocess.CalledProcessError(lister.returncode, lister.args, None, err)
@@ -237,7 +255,9 @@ def stream_commits(
                         stdin.write(lines)
                         stdin.flush()
 
-                pool.append(_Worker([GIT, *_DIFF_ARGS], repo, env, ctx, out, stop, feed_work, window=True))
+                renames = ["-M"] if ctx.renames else ["--no-renames"]
+                argv = [GIT, *_DIFF_ARGS[:1], *renames, *_DIFF_ARGS[1:]]
+                pool.append(_Worker(argv, repo, env, ctx, out, stop, feed_work, window=True, cache=cache))
         running = len(pool)
         while running:
             kind, item = out.get()
@@ -247,7 +267,23 @@ def stream_commits(
                 running -= 1
             else:
                 raise item
+        merge_builder = CommitBuilder(ctx)
+        if cache is not None and work.merges:
+            started = time.monotonic()
+            yield from merge_batches(
+                repo, env, bytes(work.merges), cache, merge_builder, workers=max(1, min(workers, 64)), batch=_BATCH
+            )
+            log.info(
+                "git merges: %d in %.2f s after %d other commits; file pairs known %d, diffed %d, cache %d",
+                work.merges.count(b"\n"),
+                time.monotonic() - started,
+                len(work),
+                cache.hits,
+                cache.misses,
+                len(cache.pairs),
+            )
         if users is not None:
+            users.update(merge_builder.users)
             for w in pool:
                 users.update(w.builder.users)
     finally:

@@ -63,3 +63,27 @@ def test_git_integration_exports_commits_incrementally(tmp_path, repo):
     third = export_once()
     assert [c["message"].strip() for c in third["sourcecode.Commit"]] == ["one more"]
     assert third["sourcecode.Commit"][0]["additions"] == 2
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_git_renames_setting_reaches_the_commit_files(tmp_path, repo):
+    """Through the real CLI, a renamed file is one `renamed` entry with `renamed_from` by default, and a
+    removed plus an added file with `{"git_renames": false}` in the agent config."""
+    git(repo, "mv", "f2.txt", "moved.txt")
+    git(repo, "commit", "-q", "-m", "rename f2")
+    ints = orjson.dumps([{"id": "g", "name": "git", "type": 1, "config": {"repos": [str(repo)]}}]).decode()
+
+    def files(agent_config, name):
+        root, out = tmp_path / name, tmp_path / f"{name}.json"
+        proc = run_cli("export", "--integrations-json", ints, "--pinpoint-root", str(root), "--output-file",
+                       str(out), "--agent-config-json", agent_config)
+        assert proc.returncode == 0, proc.stderr
+        result = orjson.loads(out.read_bytes())
+        commits = read_export(root, result["export_id"])["sourcecode.Commit"]
+        return next(c for c in commits if c["message"].strip() == "rename f2")["files"]
+
+    on = files('{"customer_id": "c1"}', "on")
+    assert [(f["path"], f["status"], f["renamed"], f["renamed_from"]) for f in on] == [
+        ("moved.txt", "renamed", True, "f2.txt")]
+    off = files('{"customer_id": "c1", "git_renames": false}', "off")
+    assert sorted((f["path"], f["status"]) for f in off) == [("f2.txt", "removed"), ("moved.txt", "added")]

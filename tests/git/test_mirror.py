@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pinpoint_agent.git import (
+    BRANCH,
     COMMIT,
     AccessDenied,
     EmptyRepo,
@@ -164,3 +165,37 @@ def test_fetch_keeps_credential_free_url_in_config(rich: GitRepo, tmp_path: Path
     mirror = update_mirror(fetch, tmp_path / "cache", credentials=TOKEN)
     config = (mirror / "config").read_text()
     assert f"url = file://{rich.path}" in config and TOKEN not in config
+
+
+def test_default_branch_moved_upstream_is_followed(rich: GitRepo, tmp_path: Path) -> None:
+    """After the remote switches its default branch, the next fetch points the mirror's HEAD at it; the
+    rerun emits only the new default's commits not sent before, and the Branch objects swap their default."""
+    fetch = fetch_for(rich.path, url=f"file://{rich.path}")
+    mirror = update_mirror(fetch, tmp_path / "cache")
+    first = Collector()
+    result = process_repo(fetch, mirror, customer_id="c", checkpoint=None, emit=first)
+    assert {b["name"] for b in first.get(BRANCH) if b["default"]} == {"main"}
+    rich.git("checkout", "-q", "-b", "trunk", "main")
+    new = rich.commit("on trunk", {"trunk.txt": "t\n"})
+    assert update_mirror(fetch, tmp_path / "cache") == mirror
+    head = (mirror / "HEAD").read_text().strip()
+    assert head == "ref: refs/heads/trunk"
+    second = Collector()
+    again = process_repo(fetch, mirror, customer_id="c", checkpoint=result.checkpoint, emit=second)
+    assert again.incremental and not again.skipped
+    assert [c["sha"] for c in second.get(COMMIT)] == [new]
+    branches = {b["name"]: b for b in second.get(BRANCH)}
+    assert branches["trunk"]["default"] and not branches["main"]["default"]
+    assert branches["main"]["merged"] and branches["main"]["behind_default_count"] == 1
+    assert again.checkpoint["default"] == "trunk"
+    third = Collector()
+    assert process_repo(fetch, mirror, customer_id="c", checkpoint=again.checkpoint, emit=third).skipped
+
+
+def test_remote_default_missing_from_mirror_leaves_head(rich: GitRepo, tmp_path: Path) -> None:
+    """A remote HEAD naming no branch (an unborn default) leaves the mirror's HEAD where it was."""
+    fetch = fetch_for(rich.path, url=f"file://{rich.path}")
+    mirror = update_mirror(fetch, tmp_path / "cache")
+    rich.git("symbolic-ref", "HEAD", "refs/heads/unborn")
+    update_mirror(fetch, tmp_path / "cache")
+    assert (mirror / "HEAD").read_text().strip() == "ref: refs/heads/main"
