@@ -134,7 +134,8 @@ def _params(args: CommandArgs, choose: Callable[[list[IntegrationConfig]], list[
                     for e in entries]
     return root, {
         "integrations": hide(integrations),
-        "agent_config": hide(agent.model_dump(mode="json") | {"api_key": agent.api_key.get_secret_value()}),
+        "agent_config": hide(agent.model_dump(mode="json") | {"api_key": agent.api_key.get_secret_value(),
+                                                              "state_url": agent.state_url.get_secret_value()}),
         "pinpoint_root": str(root.path), "integrations_dir": str(idir)}
 
 

@@ -29,6 +29,8 @@ class AgentConfig(BaseModel):
         default=1800.0, description="seconds without any callback before an integration counts as hung")
     backend_url: str = Field(default="", description="where results are uploaded; empty: local files only")
     api_key: SecretStr = Field(default=SecretStr(""), description="the agent's backend key")
+    state_url: SecretStr = Field(default=SecretStr(""), description="PostgreSQL URL of the state shared by several "
+                                 "machines (postgresql://…); empty: $PINPOINT_STATE_URL, else SQLite under the root")
 
     @model_validator(mode="before")
     @classmethod

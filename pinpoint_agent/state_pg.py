@@ -283,7 +283,7 @@ class PostgresState(StateStore):
     def _lookup(self, model_id: int, keys: Sequence[int]) -> dict[int, int]:
         if not keys:
             return {}
-        rows = self._query("SELECT key, hash FROM dedup WHERE model_id = %s AND key = ANY(%s)",
+        rows = self._query("SELECT key, hash FROM dedup WHERE model_id = %s AND key = ANY(%s::bigint[])",
                            (model_id, list(keys)))
         return {int(k): int(h) for k, h in rows}
 
@@ -302,16 +302,33 @@ class PostgresState(StateStore):
         a later chunk never lands before an earlier one."""
         with self._tx() as db:
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_MIGRATE_LOCK >> 32, model_id))
-            rows = db.execute("DELETE FROM dedup_log WHERE id = ANY(%s) RETURNING id, pairs", (log_ids,)).fetchall()
+            rows = db.execute("DELETE FROM dedup_log WHERE id = ANY(%s::bigint[]) RETURNING id, pairs",
+                              (log_ids,)).fetchall()
             latest: dict[int, int] = {}
             for _, data in sorted(rows):
                 pairs = _from_wire(bytes(data))
                 latest.update(zip(pairs[::2], pairs[1::2], strict=True))
-            if latest:
-                keys = sorted(latest)
-                db.execute("INSERT INTO dedup (model_id, key, hash) SELECT %s, k, h FROM unnest(%s::bigint[], "
-                           "%s::bigint[]) AS u(k, h) ON CONFLICT (model_id, key) DO UPDATE SET hash = excluded.hash",
-                           (model_id, keys, [latest[k] for k in keys]))
+            if not latest:
+                return
+            # COPY is several times faster than INSERT … unnest(…): straight into the table when the model has
+            # no rows yet (the first merge after a historical export), else through a temporary table.
+            found = db.execute("SELECT EXISTS (SELECT 1 FROM dedup WHERE model_id = %s)", (model_id,)).fetchone()
+            empty = not (found and found[0])
+            if not empty:
+                db.execute("CREATE TEMPORARY TABLE IF NOT EXISTS dedup_merge (key BIGINT NOT NULL, "
+                           "hash BIGINT NOT NULL) ON COMMIT DELETE ROWS")
+            target = "dedup (model_id, key, hash)" if empty else "dedup_merge (key, hash)"
+            with db.cursor().copy(f"COPY {target} FROM STDIN".encode()) as copy:
+                if empty:
+                    for k in sorted(latest):
+                        copy.write_row((model_id, k, latest[k]))
+                else:
+                    for k in sorted(latest):
+                        copy.write_row((k, latest[k]))
+            if not empty:
+                db.execute("INSERT INTO dedup (model_id, key, hash) SELECT %s, key, hash FROM dedup_merge "
+                           "ON CONFLICT (model_id, key) DO UPDATE SET hash = excluded.hash "
+                           "WHERE dedup.hash <> excluded.hash", (model_id,))
 
     # -- sessions -----------------------------------------------------------------------------------
     def stage_done(self, export_id: str, session: str, key: str, token: str, *, scope: str = "", model: str = "",
