@@ -66,8 +66,8 @@ def main() -> None:
                     try:
                         if name == "postgresql" and i:
                             os.environ["PINPOINT_STATE_URL"] = pg.new_database()
-                        wall, export_s, _, _, written = whole_path(args.objects, base / f"root-{i}-{name[:6]}"
-                                                                   f"{len(results)}")
+                        root = base / f"root-{i}-{variants.index((name, env))}"  # a fresh root per export
+                        wall, export_s, _, _, written = whole_path(args.objects, root)
                     finally:
                         for k, v in saved.items():
                             if v is None:

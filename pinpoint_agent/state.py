@@ -397,7 +397,8 @@ class SqliteState(StateStore):
             version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def _close(self) -> None:
         self._db.close()
