@@ -45,6 +45,7 @@ from tasks.results import publish_result
 from tasks.upload import upload_export
 
 log = structlog.get_logger(__name__)
+STOP_WAIT = 30.0  # seconds an interrupted export gives its integrations to roll back
 CHILD_ROOT_WAIT = 6 * 3600.0  # a fan-out child queues this long behind other exports on its worker's root
 
 
@@ -85,29 +86,32 @@ def _export_here(root: Root, agent: AgentConfig, entries: list[IntegrationConfig
         job = ExportJob.begin(root, agent, reprocess_historical=reprocess_historical,
                               integrations_dir=Path(integrations_dir) if integrations_dir else None,
                               commit_on_done=target is None)
-        with _backend_client(job, target, entries) as client:
-            git_queue: queue.Queue[GitJob] = queue.Queue()
-            managers = [job.manager(e, git_submit=git_queue.put, on_progress=notify) for e in entries]
-            cancel = threading.Event()
-            exports = [export_integration.submit(job, e, m, cancel) for e, m in zip(entries, managers, strict=True)]
-            repos: list[PrefectFuture[GitOutcome]] = []
-            try:
-                while True:  # git repos start while the API exports go on
-                    pending = wait(exports, timeout=0.2).not_done
-                    while not git_queue.empty():
-                        repos.append(git_repo.submit(job, git_queue.get()))
-                    if not pending:
-                        break
-                wait(repos)
-            except BaseException:
-                cancel.set()
-                raise
-            outcomes = [_outcome(f, e, m) for f, e, m in zip(exports, entries, managers, strict=True)]
-            git = [f.result() for f in repos]
-            result = job.finish(outcomes, git)
-            if target is not None and client is not None:
-                result["upload"] = _deliver(job, target, client, result)
-        job.state.close()
+        try:  # the state is closed (its claims released, its commits waited for) on every path
+            with _backend_client(job, target, entries) as client:
+                git_queue: queue.Queue[GitJob] = queue.Queue()
+                managers = [job.manager(e, git_submit=git_queue.put, on_progress=notify) for e in entries]
+                cancel = threading.Event()
+                exports = [export_integration.submit(job, e, m, cancel) for e, m in zip(entries, managers, strict=True)]
+                repos: list[PrefectFuture[GitOutcome]] = []
+                try:
+                    while True:  # git repos start while the API exports go on
+                        pending = wait(exports, timeout=0.2).not_done
+                        while not git_queue.empty():
+                            repos.append(git_repo.submit(job, git_queue.get()))
+                        if not pending:
+                            break
+                    wait(repos)
+                except BaseException:
+                    cancel.set()  # the integrations roll back their open sessions; let them before the state closes
+                    wait([*exports, *repos], timeout=STOP_WAIT)
+                    raise
+                outcomes = [_outcome(f, e, m) for f, e, m in zip(exports, entries, managers, strict=True)]
+                git = [f.result() for f in repos]
+                result = job.finish(outcomes, git)
+                if target is not None and client is not None:
+                    result["upload"] = _deliver(job, target, client, result)
+        finally:
+            job.state.close()
     return result
 
 

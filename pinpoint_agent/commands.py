@@ -31,7 +31,7 @@ from pinpoint_agent.prefect_server import idle_stop_seconds
 from pinpoint_agent.protocol import IntegrationType, OnboardObjectType
 from pinpoint_agent.root import Root
 from pinpoint_agent.secrets import RunSecrets, is_ref, mask_config, mask_headers
-from pinpoint_agent.state import StateStore
+from pinpoint_agent.state import StateStore, state_url
 
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -86,10 +86,11 @@ def check_output_file(path: Path | None) -> None:
         raise ConfigError(f"--output-file {path} cannot be written (permission denied)")
 
 
-def check_state(root: Root) -> None:
-    """A state store that SQLite cannot read is one clear line with the way out, not errors in a result."""
+def check_state(root: Root, url: str = "") -> None:
+    """A state store that SQLite cannot read is one clear line with the way out, not errors in a result
+    (a PostgreSQL store checks itself when it opens)."""
     path = root.path / "state" / "state.db"
-    if not path.exists():
+    if state_url(url) or not path.exists():
         return
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
@@ -171,7 +172,7 @@ def run_export(args: CommandArgs, *, reprocess_historical: bool) -> dict[str, An
     from pinpoint_agent.exporter import backend_target
 
     backend_target(inputs.root, inputs.agent)  # half a backend config or an unusable config.json: refused now
-    check_state(inputs.root)
+    check_state(inputs.root, inputs.agent.state_url.get_secret_value())
     # The root is cleaned (temp/, half-written output) by the flow once it holds the export lock.
     _start("export", inputs.root, args.log_format, args.log_level, args.output_file)
     from flows.export import export
@@ -247,9 +248,10 @@ def run_enroll(code: str, backend_url: str, pinpoint_root: Path | None) -> str:
 
 def forget_integration(integration: str, pinpoint_root: Path | None) -> int:
     root = Root(pinpoint_root)
-    if not (root.path / "state" / "state.db").exists():
-        raise ConfigError(f"no state in {root.path}: nothing to drop")
-    check_state(root)
+    if not state_url():  # the root's SQLite store ($PINPOINT_STATE_URL names a shared one)
+        if not (root.path / "state" / "state.db").exists():
+            raise ConfigError(f"no state in {root.path}: nothing to drop")
+        check_state(root)
     key = integration if "@" in integration else f"{integration}@SOURCECODE"
     state = StateStore.open_root(root)
     try:

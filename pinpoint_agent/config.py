@@ -50,10 +50,12 @@ class AgentConfig(BaseModel):
     fan_out_deployment: StrictStr = Field(
         default="", description="an export deployment (e.g. export/pool) that runs one child flow run per "
                                 "integration, so a work pool's workers share the export; empty: all in one run")
+    state_url: SecretStr = Field(default=SecretStr(""), description="PostgreSQL URL of the state shared by several "
+                                 "machines (postgresql://…); empty: $PINPOINT_STATE_URL, else SQLite under the root")
 
-    @field_validator("api_key", mode="before")
+    @field_validator("api_key", "state_url", mode="before")
     @classmethod
-    def _api_key(cls, value: Any) -> Any:
+    def _secret(cls, value: Any) -> Any:
         if isinstance(value, str):
             return SecretStr(value)
         return value
@@ -74,7 +76,8 @@ class AgentConfig(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         """The config as JSON, the api key in clear (for the encrypted store only)."""
-        return self.model_dump(mode="json") | {"api_key": self.api_key.get_secret_value()}
+        return self.model_dump(mode="json") | {"api_key": self.api_key.get_secret_value(),
+                                               "state_url": self.state_url.get_secret_value()}
 
 
 def check_backend_url(url: str) -> str:

@@ -8,6 +8,10 @@
 With a backend (``commit_on_done=False``) nothing a session staged becomes current until the flow calls
 ``job.state.commit_export(job.export_id)`` after the upload; ``discard_export`` drops it after a failed one.
 
+The state store is the agent config's ``state_url`` (else ``$PINPOINT_STATE_URL``, else SQLite under the root).
+``run_integration`` claims the integration (``state.claim``: one export of it at a time, on every machine that
+shares the store) and keeps it until ``job.state.close()``, i.e. past the upload and the commit.
+
 Errors of one integration are caught here and reported in its result; setup errors propagate.
 """
 
@@ -32,7 +36,7 @@ from pinpoint_agent.host.callbacks import BackendOAuth, oauth_ref_type
 from pinpoint_agent.protocol import CallConfig, GitRepoRequest, IntegrationConfig
 from pinpoint_agent.root import Root
 from pinpoint_agent.sessions import SessionInfo, SessionManager
-from pinpoint_agent.state import StateStore
+from pinpoint_agent.state import IntegrationBusy, StateStore, open_state
 
 log = structlog.get_logger(__name__)
 
@@ -96,8 +100,8 @@ class ExportJob:
               commit_on_done: bool = True) -> ExportJob:
         """Prepares the root (temp wiped, half-written files removed, stale staged state dropped)."""
         root.prepare()
-        state = StateStore.open_root(root)
-        state.discard_export(None)  # anything staged by a killed earlier run
+        state = open_state(root, agent.state_url.get_secret_value())
+        state.discard_export(None)  # anything staged by a killed earlier run (of an integration nobody exports now)
         eid = export_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
         return cls(root, agent, state, eid, reprocess_historical, integrations_dir, commit_on_done)
 
@@ -185,9 +189,15 @@ def run_integration(job: ExportJob, entry: IntegrationConfig, manager: SessionMa
                     cancel: threading.Event | None = None) -> IntegrationOutcome:
     """Starts the integration, runs its export through the callbacks, and always reaps the process."""
     started = time.monotonic_ns()
+    bound = log.bind(integration=entry.display_key)
+    try:
+        # Held until the store closes (after the upload and commit): the flow's job.state.close().
+        job.state.claim(entry.state_key)
+    except IntegrationBusy as exc:
+        bound.warning("export refused", error=str(exc))
+        return IntegrationOutcome(entry, manager, False, time.monotonic_ns() - started, str(exc))
     incremental = not job.reprocess_historical and job.state.has_tokens(entry.state_key + "/")
     outcome = IntegrationOutcome(entry, manager, incremental)
-    bound = log.bind(integration=entry.display_key)
     bound.info("export started", incremental=incremental)
     try:
         with IntegrationHost.start(entry, manager, root=job.root.path, integrations_dir=job.integrations_dir) as host:

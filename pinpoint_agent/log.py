@@ -15,7 +15,7 @@ import structlog
 
 _secrets: set[str] = set()
 _SECRET_KEYS = ("token", "api_key", "apikey", "password", "secret", "access_token", "refresh_token", "credentials",
-                "upload_url")  # a presigned upload url is a credential too
+                "upload_url", "state_url")  # a presigned upload url is a credential too; so is the state's
 
 
 def register_secret(value: str) -> None:

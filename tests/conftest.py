@@ -291,3 +291,24 @@ def git_server(git_repo: Path) -> Iterator[GitServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """One real PostgreSQL server for the test session (initdb into a temp folder, a free port on 127.0.0.1,
+    password authentication), stopped by its postmaster's pid at the end. Skips where none is installed."""
+    from pinpoint_agent.testing.postgres import PostgresServer, find_binaries
+
+    if find_binaries() is None:
+        pytest.skip("PostgreSQL server binaries not installed (Debian: apt-get install postgresql)")
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server) -> str:  # type: ignore[no-untyped-def]
+    """A fresh database on the session's PostgreSQL server: its URL (with the password)."""
+    return postgres_server.new_database()  # type: ignore[no-any-return]

@@ -22,15 +22,20 @@ REPOS, PRS = 12, 4000
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_sigkill_mid_export_then_rerun_loses_nothing(tmp_path):
-    """SIGKILL after the first sessions completed; the rerun fills in the rest; no temp or staged leftovers."""
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_sigkill_mid_export_then_rerun_loses_nothing(tmp_path, kind, request):
+    """SIGKILL after the first sessions completed; the rerun fills in the rest; no temp or staged leftovers.
+    With the state in PostgreSQL the same holds, and the killed agent's claim of the integration does not
+    block the rerun."""
+    url = request.getfixturevalue("pg_url") if kind == "postgres" else ""
+    env = {"PINPOINT_STATE_URL": url}
     root = tmp_path / "root"
     ints = orjson.dumps([{"id": "m", "name": "mock", "type": 1,
                           "config": {"repos": REPOS, "prs_per_repo": PRS, "users": 3}}]).decode()
     args = ["export", "--integrations-json", ints, "--pinpoint-root", str(root), "--agent-config-json",
             '{"customer_id": "c9"}']
     proc = subprocess.Popen([*AGENT, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, env={**os.environ, **env})
     plugin_pids: set[int] = set()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -49,14 +54,14 @@ def test_sigkill_mid_export_then_rerun_loses_nothing(tmp_path):
     first = read_export(root)
     assert 0 < len(first.get("sourcecode.PullRequest", [])) < REPOS * PRS
 
-    rerun = run_cli(*args)
+    rerun = run_cli(*args, env=env)
     assert rerun.returncode == 0, rerun.stderr
     union = read_export(root)  # every export under the root: the killed one's complete files and the rerun's
     expected = {_pull_request("c9", _repo("c9", r), n)["id"] for r in range(REPOS) for n in range(PRS)}
     assert {pr["id"] for pr in union["sourcecode.PullRequest"]} == expected
     assert not list((root / "exports").rglob("*.temp.gz"))
 
-    state = StateStore.open_root(Root(root))
+    state = StateStore.open_root(Root(root), url)
     tokens = state.tokens("mock@SOURCECODE/")
     pr_tokens = [k for k in tokens if k.endswith("/sourcecode.PullRequest")]
     assert len(pr_tokens) == REPOS and all(tokens[k] == "run:1" for k in pr_tokens)

@@ -1,6 +1,8 @@
 """State store, output files and sessions without any plugin: the rules are plain functions."""
 
 import gzip
+import time
+from contextlib import contextmanager
 
 import orjson
 import pytest
@@ -10,7 +12,7 @@ from pinpoint_agent.ids import hashcode
 from pinpoint_agent.output import clean_temp_files
 from pinpoint_agent.protocol import IntegrationConfig, IntegrationType
 from pinpoint_agent.sessions import SessionManager, session_key
-from pinpoint_agent.state import StateStore
+from pinpoint_agent.state import SqliteState
 
 
 def obj(i, title="t"):
@@ -19,11 +21,39 @@ def obj(i, title="t"):
     return orjson.dumps(o)
 
 
-@pytest.fixture
-def state(tmp_path):
-    s = StateStore(tmp_path / "state" / "state.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def state(request, tmp_path):
+    """Every test here runs against both stores: SQLite (the embedded default) and a real PostgreSQL."""
+    if request.param == "sqlite":
+        s = SqliteState(tmp_path / "state" / "state.db")
+    else:
+        from pinpoint_agent.state_pg import PostgresState
+
+        s = PostgresState(request.getfixturevalue("pg_url"))
     yield s
     s.close()
+
+
+@contextmanager
+def write_lock_held(state):
+    """Another connection holds the store's write lock meanwhile (commits queue up behind it)."""
+    if isinstance(state, SqliteState):
+        import sqlite3
+
+        blocker = sqlite3.connect(state.path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(state.url) as blocker:
+            blocker.execute("LOCK TABLE staged_tokens IN EXCLUSIVE MODE")
+            yield
+            blocker.rollback()
 
 
 def manager(tmp_path, state, export_id="e1", **kw):
@@ -220,18 +250,16 @@ def test_async_done_finishes_the_file_before_the_token_and_a_failed_finish_stage
 def test_queued_session_commits_run_together_and_stop_at_the_first_failure(tmp_path, state):
     """Session commits queued behind a busy database run as one group: those before a failing one become
     current, the failing one and those after it do not, and the failure reaches wait_commits."""
-    import sqlite3
     from array import array
 
     from pinpoint_agent.errors import StateError
 
-    blocker = sqlite3.connect(state.path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")  # holds the write lock: the commits below queue up meanwhile
-    for i in range(6):
-        pairs = array("q", [i, 100 + i]) if i != 3 else array("q", [3])  # an odd array cannot be paired
-        state.done_async("e1", f"s{i}", f"key{i}", f"token{i}", scope="mock", model="m", pairs=pairs, commit=True)
-    blocker.execute("ROLLBACK")
-    blocker.close()
+    with write_lock_held(state):  # the commits below queue up meanwhile
+        for i in range(6):
+            pairs = array("q", [i, 100 + i]) if i != 3 else array("q", [3])  # an odd array cannot be paired
+            state.done_async("e1", f"s{i}", f"key{i}", f"token{i}", scope="mock", model="m", pairs=pairs,
+                             commit=True)
+        time.sleep(0.3)  # the committer took the first one and waits for the lock; the rest queue behind it
     with pytest.raises(StateError, match="committing a session failed"):
         state.wait_commits()
     assert [state.token(f"key{i}") for i in range(6)] == ["token0", "token1", "token2", "", "", ""]
