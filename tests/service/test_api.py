@@ -197,3 +197,25 @@ def test_an_export_of_eight_integrations_fans_out_over_two_workers(pool_deployed
             os.killpg(w.pid, signal.SIGTERM)
         for w in workers:
             w.wait(60)
+
+
+def test_workers_with_different_roots_share_state_in_postgresql(pool_deployed: dict[str, str], prefect_api: str,
+                                                                pg_url: str, tmp_path: Path) -> None:
+    """With PINPOINT_STATE_URL on both workers, an export run by worker A and the next one by worker B (another
+    root, another machine as far as the agent knows) is incremental: B continues from A's tokens."""
+    svc = Service(tmp_path, prefect_api, "pool")
+    params = {"integrations": mock(repos=2, prs_per_repo=3, new_prs_per_run=1)}
+    results = []
+    for name in ("worker-a", "worker-b"):
+        worker = _worker({**pool_deployed, "PINPOINT_STATE_URL": pg_url}, tmp_path / name, limit=1)
+        try:
+            run = svc.wait(svc.trigger("export", params)["id"], timeout=240)
+            assert run["state"]["type"] == "COMPLETED", run["state"]
+            results.append(svc.result(run["id"])["integrations"][0])
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(60)
+    assert [(r["error"], r["incremental"]) for r in results] == [("", False), ("", True)]
+    assert results[0]["objects"]["sourcecode.PullRequest"] == 6
+    assert results[1]["objects"]["sourcecode.PullRequest"] == 2  # only the run's new ones
+    assert list((tmp_path / "worker-b" / "exports").rglob("*.json.gz"))
