@@ -103,7 +103,8 @@ def _export_here(root: Root, agent: AgentConfig, entries: list[IntegrationConfig
                     wait(repos)
                 except BaseException:
                     cancel.set()  # the integrations roll back their open sessions; let them before the state closes
-                    wait([*exports, *repos], timeout=STOP_WAIT)
+                    wait(exports, timeout=STOP_WAIT)
+                    wait(repos, timeout=STOP_WAIT)
                     raise
                 outcomes = [_outcome(f, e, m) for f, e, m in zip(exports, entries, managers, strict=True)]
                 git = [f.result() for f in repos]
