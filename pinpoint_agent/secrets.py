@@ -132,8 +132,7 @@ class RunSecrets:
         self._names.clear()
 
     def __enter__(self) -> RunSecrets:
-        if (self.root / "secrets.json").exists():
-            self.drop_stale()
+        self.drop_stale()
         return self
 
     def __exit__(self, *exc: object) -> None:
