@@ -31,7 +31,8 @@ from pinpoint_agent.prefect_server import idle_stop_seconds
 from pinpoint_agent.protocol import IntegrationType, OnboardObjectType
 from pinpoint_agent.root import Root
 from pinpoint_agent.secrets import RunSecrets, is_ref, mask_config, mask_headers
-from pinpoint_agent.state import StateStore, state_url
+from pinpoint_agent.state import state_url
+from pinpoint_agent.stores import open_state
 
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -253,7 +254,7 @@ def forget_integration(integration: str, pinpoint_root: Path | None) -> int:
             raise ConfigError(f"no state in {root.path}: nothing to drop")
         check_state(root)
     key = integration if "@" in integration else f"{integration}@SOURCECODE"
-    state = StateStore.open_root(root)
+    state = open_state(root)
     try:
         return state.forget(key)
     finally:

@@ -36,7 +36,8 @@ from pinpoint_agent.host.callbacks import BackendOAuth, oauth_ref_type
 from pinpoint_agent.protocol import CallConfig, GitRepoRequest, IntegrationConfig
 from pinpoint_agent.root import Root
 from pinpoint_agent.sessions import SessionInfo, SessionManager
-from pinpoint_agent.state import IntegrationBusy, StateStore, open_state
+from pinpoint_agent.state import IntegrationBusy, StateStore
+from pinpoint_agent.stores import open_state
 
 log = structlog.get_logger(__name__)
 

@@ -1,6 +1,6 @@
 """The agent's transactional state: last processed tokens, dedup hashcodes and git checkpoints.
 
-Two stores keep it, chosen by one setting (``state_url``, see ``state_url``/``open_state``): SQLite under
+Two stores keep it, chosen by one setting (``state_url``; ``pinpoint_agent.stores.open_state``): SQLite under
 ``<root>/state/`` (the embedded default, this module) and PostgreSQL shared by several machines
 (``pinpoint_agent.state_pg``). Both keep the same contract:
 
@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from pinpoint_agent.errors import ConfigError, StateError
 
 if TYPE_CHECKING:
-    from pinpoint_agent.root import Root
+    pass
 
 STATE_URL_ENV = "PINPOINT_STATE_URL"
 
@@ -92,19 +92,6 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
-def open_state(root: Root, url: str = "") -> StateStore:
-    """The root's state store: PostgreSQL when ``state_url(url)`` names one, else SQLite under the root."""
-    url = state_url(url)
-    if not url:
-        return SqliteState(root.path / "state" / "state.db")
-    scheme = url.split(":", 1)[0].lower()
-    if scheme not in ("postgresql", "postgres"):
-        raise ConfigError(f"state_url must be a postgresql:// URL (or empty for SQLite), not {scheme}://…")
-    from pinpoint_agent.state_pg import PostgresState
-
-    return PostgresState(url)
-
-
 class StateStore(ABC):
     """The state contract; thread-safe. Session commits can run on a committer thread of their own
     (``commit_session_async``/``done_async``) so that writing a big session's hashcodes does not stall the
@@ -115,10 +102,6 @@ class StateStore(ABC):
         self._commits: queue.Queue[Callable[[Any], None] | None] | None = None
         self._committer: threading.Thread | None = None
         self._commit_error: BaseException | None = None
-
-    @classmethod
-    def open_root(cls, root: Root, url: str = "") -> StateStore:
-        return open_state(root, url)
 
     def close(self) -> None:
         self.wait_commits(raise_error=False)

@@ -15,7 +15,7 @@ import pytest
 from integrations.mock.integration import _pull_request, _repo
 from pinpoint_agent.ids import object_key
 from pinpoint_agent.root import Root
-from pinpoint_agent.state import StateStore
+from pinpoint_agent.stores import open_state
 from tests.export.helpers import AGENT, plugins_of, read_export, run_cli
 
 REPOS, PRS = 12, 4000
@@ -61,7 +61,7 @@ def test_sigkill_mid_export_then_rerun_loses_nothing(tmp_path, kind, request):
     assert {pr["id"] for pr in union["sourcecode.PullRequest"]} == expected
     assert not list((root / "exports").rglob("*.temp.gz"))
 
-    state = StateStore.open_root(Root(root), url)
+    state = open_state(Root(root), url)
     tokens = state.tokens("mock@SOURCECODE/")
     pr_tokens = [k for k in tokens if k.endswith("/sourcecode.PullRequest")]
     assert len(pr_tokens) == REPOS and all(tokens[k] == "run:1" for k in pr_tokens)

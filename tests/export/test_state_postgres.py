@@ -19,7 +19,8 @@ import pytest
 
 from pinpoint_agent.errors import ConfigError, StateError
 from pinpoint_agent.root import Root
-from pinpoint_agent.state import SCHEMA_VERSION, IntegrationBusy, SqliteState, open_state
+from pinpoint_agent.state import SCHEMA_VERSION, IntegrationBusy, SqliteState
+from pinpoint_agent.stores import open_state
 from pinpoint_agent.testing.postgres import PASSWORD
 
 # The schema of the state store before versions existed (pinpoint_agent/state.py as of main 6d97652), verbatim.
@@ -179,7 +180,7 @@ def test_postgres_schema_migrates_once_when_agents_start_together(pg_url):
 HOLDER = textwrap.dedent("""
     import sys, time
     from pinpoint_agent.root import Root
-    from pinpoint_agent.state import open_state
+    from pinpoint_agent.stores import open_state
     store = open_state(Root(sys.argv[1]), sys.argv[2])
     store.claim(sys.argv[3])
     print("held", flush=True)
@@ -251,7 +252,7 @@ COMMITTER = textwrap.dedent("""
     import sys
     from array import array
     from pinpoint_agent.root import Root
-    from pinpoint_agent.state import open_state
+    from pinpoint_agent.stores import open_state
     store = open_state(Root(sys.argv[1]), sys.argv[2])
     n = int(sys.argv[3])
     print("started", flush=True)

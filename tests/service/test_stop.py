@@ -9,7 +9,7 @@ import psutil
 
 from integrations.mock.integration import _pull_request, _repo
 from pinpoint_agent.root import Root
-from pinpoint_agent.state import StateStore
+from pinpoint_agent.stores import open_state
 from tests.export.helpers import read_export
 
 from .conftest import mock
@@ -50,7 +50,7 @@ def test_sigterm_mid_export_then_restart_loses_nothing(make_service) -> None:
     expected = {_pull_request("c9", _repo("c9", r), n)["id"] for r in range(REPOS) for n in range(PRS)}
     assert {pr["id"] for pr in union["sourcecode.PullRequest"]} == expected
     assert not list((svc.root / "exports").rglob("*.temp.gz"))
-    store = StateStore.open_root(Root(svc.root))
+    store = open_state(Root(svc.root))
     try:
         tokens = store.tokens("mock@SOURCECODE/")
         pr_tokens = [k for k in tokens if k.endswith("/sourcecode.PullRequest")]
