@@ -26,9 +26,10 @@ from pinpoint_agent.config import (
 )
 from pinpoint_agent.errors import ConfigError
 from pinpoint_agent.host import resolve_command
+from pinpoint_agent.interactive import single_integration
 from pinpoint_agent.log import register_secret, setup
 from pinpoint_agent.prefect_server import idle_stop_seconds
-from pinpoint_agent.protocol import IntegrationType, OnboardObjectType
+from pinpoint_agent.protocol import OnboardObjectType
 from pinpoint_agent.root import Root
 from pinpoint_agent.secrets import RunSecrets, is_ref, mask_config, mask_headers
 from pinpoint_agent.state import state_url
@@ -118,9 +119,8 @@ def _inputs(args: CommandArgs, *, single: str | None = None) -> Inputs:
         elif not is_ref(entry.config):
             raise ConfigError(f"integration {entry.name}: config must be a JSON object or a secret-store: "
                               "reference")
-    if single is not None and len(entries) != 1:
-        keys = ", ".join(f"{e.name}@{IntegrationType(int(e.type)).name}@{e.id}" for e in entries)
-        raise ConfigError(f"{single} needs exactly one integration, got {len(entries)} ({keys})")
+    if single is not None:
+        single_integration(entries, single)
     check_output_file(args.output_file)
     idle_stop_seconds()  # a bad PINPOINT_PREFECT_IDLE_STOP is refused before a server is started with it
     root = Root(args.pinpoint_root)

@@ -103,6 +103,11 @@ class IntegrationEntry(BaseModel):
                                                                "USER=4 (or the name)")
     config: dict[str, Any] | StrictStr = Field(default_factory=dict, description="the integration's config")
 
+    @property
+    def display_key(self) -> str:
+        """``name@TYPE@id``, as the plugin host names the entry (ids and types already normalised)."""
+        return f"{self.name}@{IntegrationType(int(self.type)).name}@{self.id}"
+
     @field_validator("type")
     @classmethod
     def _type(cls, value: int | str) -> int:
@@ -259,7 +264,7 @@ def entries_from(raw: bytes | list[Any], source: str) -> list[IntegrationEntry]:
         if e.id == "":
             e.id = str(i)
         e.id = str(e.id)
-        key = f"{e.name}@{IntegrationType(int(e.type)).name}@{e.id}"
+        key = e.display_key
         if key in seen:
             raise ConfigError(f"integration {key} is listed twice")
         seen.add(key)

@@ -16,11 +16,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -36,6 +36,7 @@ from pinpoint_agent.secrets import resolve_agent, resolve_entries
 from pinpoint_agent.urls import scrub_text, split_url
 
 log = structlog.get_logger(__name__)
+E = TypeVar("E", IntegrationEntry, IntegrationConfig)
 
 # Seconds an integration may take per call; onboarding lists whole organisations, mutations are one request.
 TIMEOUTS = {"validate-config": 120.0, "onboard-export": 600.0, "mutate": 60.0, "webhook": 120.0}
@@ -43,8 +44,8 @@ CLONE_TIMEOUT = 300.0
 
 
 # -- inputs ------------------------------------------------------------------------------------------
-def single_integration(entries: list[IntegrationConfig], command: str) -> IntegrationConfig:
-    """The one integration an interactive command works on."""
+def single_integration(entries: Sequence[E], command: str) -> E:
+    """The one integration an interactive command works on (an entry as given, or resolved)."""
     if len(entries) != 1:
         keys = ", ".join(e.display_key for e in entries)
         raise ConfigError(f"{command} needs exactly one integration, got {len(entries)} ({keys})")
