@@ -49,6 +49,7 @@ from integrations.sdk import (
     GitRepoRequest,
     Session,
 )
+from integrations.sdk.batch import SessionBatch
 from pinpoint_agent.errors import PinpointError
 
 MAX_FAILED_PROJECTS = 10
@@ -73,31 +74,6 @@ class UserSink:
                 return False
             self._sent.add(ref_id)
             return True
-
-
-class Batch:
-    """The sessions of one batch of pull requests: the PullRequest session and its children, opened lazily."""
-
-    def __init__(self, org: Session, repo: RepoInfo, prs: Session) -> None:
-        self.org, self.repo, self.prs = org, repo, prs
-        self._children: dict[str, Session] = {}
-
-    def session(self, model: str) -> Session:
-        if model not in self._children:
-            self._children[model] = self.org.child(model, self.repo.obj["id"], self.repo.full_name)
-        return self._children[model]
-
-    def done(self, token: str) -> None:
-        for s in self._children.values():
-            s.done()
-        self.prs.done(token)
-
-    def rollback(self) -> None:
-        for s in [*self._children.values(), self.prs]:
-            try:
-                s.rollback()
-            except PinpointError:
-                pass  # the error that made us roll back is the one to report
 
 
 @dataclass
@@ -199,7 +175,7 @@ class Exporter:
         cursor = parse_cursor(first.last_processed)
         if cursor.historical and cursor.per_page not in (0, self.client.per_page):
             cursor = PullRequestCursor()  # pages of another size: start the first sync again
-        batches = [Batch(org, repo, first)]
+        batches = [SessionBatch(org, repo.obj["id"], repo.full_name, first)]
         outcome = RepoOutcome()
         try:
             if cursor.historical:
@@ -215,7 +191,7 @@ class Exporter:
         self,
         org: Session,
         repo: RepoInfo,
-        batches: list[Batch],
+        batches: list[SessionBatch],
         cursor: PullRequestCursor,
         outcome: RepoOutcome,
     ) -> None:
@@ -233,20 +209,21 @@ class Exporter:
             page_no += 1
             in_batch += 1
             total = page.paginator.total_pages
-            batch.prs.progress(page_no, total or page_no + 1)
+            batch.main.progress(page_no, total or page_no + 1)
             partial = PullRequestCursor(started=started, page=page_no, per_page=self.client.per_page)
             if self._stop(outcome):
                 batch.done(format_cursor(partial))
                 return
             if in_batch >= self.cfg.checkpoint_pages and page.paginator.has_more:
                 batch.done(format_cursor(partial))
-                batch = Batch(org, repo, org.child("sourcecode.PullRequest", repo.obj["id"], repo.full_name))
+                batch = SessionBatch(org, repo.obj["id"], repo.full_name,
+                                     org.child("sourcecode.PullRequest", repo.obj["id"], repo.full_name))
                 batches.append(batch)
                 in_batch = 0
         batch.done(format_cursor(PullRequestCursor(since=started or server_time(None))))
 
     def _incremental(
-        self, repo: RepoInfo, batch: Batch, cursor: PullRequestCursor, outcome: RepoOutcome
+        self, repo: RepoInfo, batch: SessionBatch, cursor: PullRequestCursor, outcome: RepoOutcome
     ) -> None:
         new = PullRequestCursor(etag=cursor.etag)
         pages = self.client.pages(
@@ -266,7 +243,7 @@ class Exporter:
         batch.done(format_cursor(new))
 
     def _walk_newest_first(
-        self, repo: RepoInfo, batch: Batch, items: list[Any], since: str, outcome: RepoOutcome
+        self, repo: RepoInfo, batch: SessionBatch, items: list[Any], since: str, outcome: RepoOutcome
     ) -> bool:
         """Exports the pull requests updated since ``since``; True when the walk reached older ones."""
         for pr in items:
@@ -278,7 +255,7 @@ class Exporter:
     def _stop(self, outcome: RepoOutcome) -> bool:
         return bool(self.cfg.stop_after_n) and len(outcome.prs) >= self.cfg.stop_after_n
 
-    def _pull_request(self, repo: RepoInfo, batch: Batch, pr: dict[str, Any], outcome: RepoOutcome) -> None:
+    def _pull_request(self, repo: RepoInfo, batch: SessionBatch, pr: dict[str, Any], outcome: RepoOutcome) -> None:
         number = int(pr["number"])
         commits = [
             c
@@ -307,10 +284,10 @@ class Exporter:
             batch.session("sourcecode.PullRequestReview").send(models.review(self.cust, repo.obj, pr_id, r))
             met.append(r.get("user"))
         self._met_users(batch, met)
-        batch.prs.send(obj)
+        batch.main.send(obj)
         outcome.prs[number] = (pr_id, pr)
 
-    def _met_users(self, batch: Batch, users: list[dict[str, Any] | None]) -> None:
+    def _met_users(self, batch: SessionBatch, users: list[dict[str, Any] | None]) -> None:
         for u in users:
             ref = models.user_ref(u)
             if self.users.first_time(ref):

@@ -53,6 +53,7 @@ from integrations.sdk import (
     GitPullRequest,
     Session,
 )
+from integrations.sdk.batch import SessionBatch
 from integrations.sdk.pagination import PaginationLoop
 from pinpoint_agent.errors import PinpointError
 
@@ -74,32 +75,6 @@ class UserSink:
                 return False
             self._sent.add(ref_id)
             return True
-
-
-class Batch:
-    """The sessions of one batch of merge requests (or issues): the main session and its children, opened
-    lazily."""
-
-    def __init__(self, root: Session, project: ProjectInfo, main: Session) -> None:
-        self.root, self.project, self.main = root, project, main
-        self._children: dict[str, Session] = {}
-
-    def session(self, model: str) -> Session:
-        if model not in self._children:
-            self._children[model] = self.root.child(model, self.project.obj["id"], self.project.path)
-        return self._children[model]
-
-    def done(self, token: str) -> None:
-        for s in self._children.values():
-            s.done()
-        self.main.done(token)
-
-    def rollback(self) -> None:
-        for s in [*self._children.values(), self.main]:
-            try:
-                s.rollback()
-            except PinpointError:
-                pass  # the error that made us roll back is the one to report
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -275,7 +250,7 @@ class Exporter:
         """The project's merge requests updated since the stored position; returns the git heads of those met."""
         first = root.child("sourcecode.PullRequest", p.obj["id"], p.path)
         cursor = parse_cursor(first.last_processed)
-        batches = [Batch(root, p, first)]
+        batches = [SessionBatch(root, p.obj["id"], p.path, first)]
         heads: dict[int, GitPullRequest] = {}
         state = {"pages": 0, "done": 0}
 
@@ -289,7 +264,8 @@ class Exporter:
             batch.main.progress(state["done"], max(total or 0, state["done"]))
             if more and state["pages"] % self.cfg.checkpoint_pages == 0:
                 batch.done(format_cursor(cursor))
-                batches.append(Batch(root, p, root.child("sourcecode.PullRequest", p.obj["id"], p.path)))
+                batches.append(SessionBatch(root, p.obj["id"], p.path,
+                                             root.child("sourcecode.PullRequest", p.obj["id"], p.path)))
 
         try:
             walk_updated(self.client, ep.MERGE_REQUESTS.url(project=p.pid), ep.MERGE_REQUESTS.query(), cursor, on_page)
@@ -311,7 +287,7 @@ class Exporter:
         return MergeRequestDetails(mr, commits, approved, notes, reviews)
 
     def _merge_request(
-        self, p: ProjectInfo, batch: Batch, d: MergeRequestDetails, heads: dict[int, GitPullRequest]
+        self, p: ProjectInfo, batch: SessionBatch, d: MergeRequestDetails, heads: dict[int, GitPullRequest]
     ) -> None:
         """Sends one merge request and its children (in the project's thread: sessions are not shared)."""
         mr, commits, approved, notes = d.mr, d.commits, d.approved, d.notes

@@ -23,10 +23,11 @@ from integrations.gitlab import endpoints as ep
 from integrations.gitlab.client import GitLabClient
 from integrations.gitlab.config import GitLabConfig
 from integrations.gitlab.cursor import format_cursor, parse_cursor
-from integrations.gitlab.export import MAX_FAILED_PROJECTS, Batch, UserSink, scope_key, walk_updated
+from integrations.gitlab.export import MAX_FAILED_PROJECTS, UserSink, scope_key, walk_updated
 from integrations.gitlab.models import REF_TYPE, date, finish, ref, user, user_notes
 from integrations.gitlab.walks import ProjectInfo, list_projects
 from integrations.sdk import ConfigError, Context, ExportProject, ExportResult, Session
+from integrations.sdk.batch import SessionBatch
 from pinpoint_agent.errors import PinpointError
 from pinpoint_agent.ids import values
 
@@ -152,7 +153,7 @@ class WorkExporter:
         info = ProjectInfo(p.raw, pobj)  # child sessions hang under the work project's id
         first = root.child("work.Issue", pobj["id"], p.path)
         cursor = parse_cursor(first.last_processed)
-        batches = [Batch(root, info, first)]
+        batches = [SessionBatch(root, info.obj["id"], info.path, first)]
         pages = 0
 
         def on_page(items: list[dict[str, Any]], total: int | None, more: bool) -> None:
@@ -161,7 +162,8 @@ class WorkExporter:
             pages += 1
             if more and pages % self.cfg.checkpoint_pages == 0:  # a failure later keeps these pages
                 batches[-1].done(format_cursor(cursor))
-                batches.append(Batch(root, info, root.child("work.Issue", pobj["id"], p.path)))
+                batches.append(SessionBatch(root, info.obj["id"], info.path,
+                                            root.child("work.Issue", pobj["id"], p.path)))
 
         try:
             walk_updated(self.client, ep.ISSUES.url(project=p.pid), ep.ISSUES.query(), cursor, on_page)
@@ -182,7 +184,7 @@ class WorkExporter:
     def _notes(self, pid: int, i: dict[str, Any]) -> list[dict[str, Any]]:
         return user_notes(self.client.all(ep.ISSUE_NOTES.url(project=pid, iid=i["iid"]), ep.ISSUE_NOTES.query()))
 
-    def _issues(self, p: ProjectInfo, pobj: dict[str, Any], batch: Batch, items: list[dict[str, Any]]) -> None:
+    def _issues(self, p: ProjectInfo, pobj: dict[str, Any], batch: SessionBatch, items: list[dict[str, Any]]) -> None:
         # the notes reads wait on the network: detail_concurrency issues at a time
         for i, notes in zip(items, self._pool.map(lambda i: self._notes(p.pid, i), items), strict=True):
             obj = issue(self.cust, pobj, i)

@@ -43,6 +43,7 @@ from integrations.jira.cursor import format_token, issues_jql, jql_since, later,
 from integrations.jira.fields import CustomFields, discover
 from integrations.jira.sprints import export_sprints
 from integrations.sdk import AgentClient, ConfigError, Context, ExportProject, ExportResult, Session
+from integrations.sdk.batch import SessionBatch
 from pinpoint_agent.errors import PinpointError
 
 MAX_FAILED_PROJECTS = 10
@@ -116,31 +117,6 @@ class UserSink:
                 return False
             self._sent.add(ref)
             return True
-
-
-class Batch:
-    """The sessions of one batch of issues: the work.Issue session and its children, opened lazily."""
-
-    def __init__(self, root: Session, project: dict[str, Any], issues: Session) -> None:
-        self.root, self.project, self.issues = root, project, issues
-        self._children: dict[str, Session] = {}
-
-    def session(self, model: str) -> Session:
-        if model not in self._children:
-            self._children[model] = self.root.child(model, self.project["id"], self.project["identifier"])
-        return self._children[model]
-
-    def done(self, token: str) -> None:
-        for s in self._children.values():
-            s.done()
-        self.issues.done(token)
-
-    def rollback(self) -> None:
-        for s in [*self._children.values(), self.issues]:
-            try:
-                s.rollback()
-            except PinpointError:
-                pass  # the error that made us roll back is the one to report
 
 
 @dataclass
@@ -240,17 +216,18 @@ class Exporter:
             token = ""
         since = jql_since(token, timedelta(minutes=self.cfg.safety_window_minutes), self.site.tz)
         jql = issues_jql(project["identifier"], since)
-        batch = Batch(root, project, first)
+        batch = SessionBatch(root, project["id"], project["identifier"], first)
         run = ProjectRun(newest=token)
         in_batch = 0
         try:
             for total, items, more in prefetched(self._search(jql)):
                 self._page(batch, project, items, run, extras)
                 in_batch += 1
-                batch.issues.progress(run.issues, total or run.issues + (1 if more else 0))
+                batch.main.progress(run.issues, total or run.issues + (1 if more else 0))
                 if more and in_batch >= self.cfg.checkpoint_pages:  # updated ASC: any prefix is a valid token
                     batch.done(run.newest)
-                    batch = Batch(root, project, root.child("work.Issue", project["id"], project["identifier"]))
+                    batch = SessionBatch(root, project["id"], project["identifier"],
+                                         root.child("work.Issue", project["id"], project["identifier"]))
                     in_batch = 0
             batch.done(run.newest or self.site.server_time)
         except BaseException:
@@ -274,7 +251,7 @@ class Exporter:
                                                       json=query):
             yield pager.total, issues, pager.has_more
 
-    def _page(self, batch: Batch, project: dict[str, Any], items: list[dict[str, Any]], run: ProjectRun,
+    def _page(self, batch: SessionBatch, project: dict[str, Any], items: list[dict[str, Any]], run: ProjectRun,
               extras: ThreadPoolExecutor) -> None:
         assert self.site is not None
         full = list(extras.map(self._complete, items))
@@ -292,7 +269,7 @@ class Exporter:
             new_users = [u for u in met if isinstance(u, dict) and self.users.first_time(models.user_ref(u))]
             if new_users:
                 batch.session("work.User").send_many(models.user(self.cust, u, self.base) for u in new_users)
-            batch.issues.send(obj)
+            batch.main.send(obj)
             with self._lock:  # an epic met in this run needs no lookup when its children come
                 self._epic_ids.setdefault(str(raw.get("key") or ""), str(raw.get("id") or ""))
             run.issues += 1
