@@ -219,6 +219,7 @@ class _ChildSampler:
         self.hwm: dict[str, int] = {}
         self.timeline: list[tuple[float, dict[str, int], float]] = []  # (time, live kinds, CPU s so far)
         self._start = time.perf_counter()
+        self._own0 = sum(os.times()[:2])  # this process's CPU before the run
         self._stop = threading.Event()
         self._tick = os.sysconf("SC_CLK_TCK")
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -260,7 +261,7 @@ class _ChildSampler:
             self.cpu[pid] = (kind, (int(fields[11]) + int(fields[12])) / self._tick)
             self.hwm[kind] = max(self.hwm.get(kind, 0), hwm)
             live[kind] = live.get(kind, 0) + 1
-        own = sum(os.times()[:2])
+        own = sum(os.times()[:2]) - self._own0
         self.timeline.append((time.perf_counter() - self._start, live, sum(c for _, c in self.cpu.values()) + own))
 
     def phases(self, step: float = 2.0) -> list[str]:
