@@ -2,7 +2,8 @@
 
 One plugin process per integration entry (``name@TYPE@id``) and integrations folder, started by the first
 command that needs it and reused after that: a call on a warm plugin costs a gRPC round trip instead of a
-process start. The config travels with every call, so a changed config needs no restart.
+process start. The config travels with every call, so a changed config needs no restart; so does where OAuth
+access tokens come from (the entry's refresh token and the agent's backend, set on each lease).
 
 - Before each use the process is checked (cheap: has it exited?); a dead one is replaced at once.
 - ``check()`` (every few seconds, from the service) asks each idle plugin's health service and restarts
@@ -21,9 +22,11 @@ from pathlib import Path
 
 import structlog
 
+from pinpoint_agent.exporter import oauth_for
 from pinpoint_agent.host import IntegrationHost
 from pinpoint_agent.interactive import Target
 from pinpoint_agent.protocol import IntegrationConfig
+from pinpoint_agent.root import Root
 
 log = structlog.get_logger(__name__)
 
@@ -65,7 +68,10 @@ class WarmPlugins:
                 if warm.host is None or warm.host.process.exited() is not None:
                     self._restart(warm, "crashed" if warm.host is not None else "")
                 host = warm.host
-            assert host is not None
+                assert host is not None
+                # OAuth as for a one-shot command: each call's entry and agent config say where access tokens
+                # come from (stateless; two calls at once on one entry set the same thing)
+                host.callbacks.oauth = oauth_for(Root(target.root), target.agent, target.entry)
             yield host
         finally:
             with self._lock:

@@ -88,3 +88,40 @@ def test_one_shot_commands_get_oauth_tokens_too(cloud: FakeJira, tmp_path: Path)
         refreshes = [r for r in backend.requests if r.path.startswith("/oauth/jira/refresh/")]
     assert res["success"] is True and res["data"], res
     assert len(refreshes) >= 1
+
+
+def test_warm_plugins_of_the_run_service_get_oauth_tokens(cloud: FakeJira, tmp_path: Path) -> None:
+    """The ``run`` service's warm plugin (one process, leased twice) gets access tokens from the backend like a
+    one-shot command's; a lease whose agent config has no backend leaves the plugin without OAuth."""
+    from pinpoint_agent import interactive
+    from pinpoint_agent.protocol import OnboardObjectType
+    from pinpoint_agent.service._plugins import WarmPlugins
+
+    cloud.oauth_tokens.add("access-WARM-SECRET")
+    warm = WarmPlugins()
+    hook = interactive.plugin_source.set(warm.lease)
+    try:
+        with FakeBackend() as backend:
+            backend.oauth_grant("jira", REFRESH, ["access-WARM-SECRET"])
+            entry = IntegrationConfig(id="j1", name="jira-cloud", type=IntegrationType.WORK,
+                                      config={"url": cloud.url, "flavor": "cloud"}, use_oauth=True,
+                                      refresh_token=REFRESH)
+            agent = AgentConfig(customer_id=CUSTOMER, backend_url=backend.url, api_key=SecretStr(backend.api_key))
+            target = interactive.Target(entry=entry, agent=agent, root=tmp_path / "root")
+            first = interactive.export_onboard_data(target, OnboardObjectType.PROJECTS)
+            pid = warm.pids()[entry.display_key]
+            second = interactive.export_onboard_data(target, OnboardObjectType.PROJECTS)
+            same = warm.pids().get(entry.display_key) == pid  # the same warm process served both calls
+            refreshes = [r for r in backend.requests if r.path.startswith("/oauth/jira/refresh/")]
+            no_backend = interactive.Target(entry=entry, agent=AgentConfig(customer_id=CUSTOMER),
+                                            root=tmp_path / "root")
+            third = interactive.export_onboard_data(no_backend, OnboardObjectType.PROJECTS)
+            alive = warm.pids().get(entry.display_key) == pid
+    finally:
+        interactive.plugin_source.reset(hook)
+        warm.close()
+    assert first["success"] is True and first["data"], first
+    assert second["success"] is True and second["data"] == first["data"]
+    assert same and alive  # one warm process served the three calls
+    assert len(refreshes) >= 2
+    assert third["success"] is False and "refresh_token" in third["error"]
