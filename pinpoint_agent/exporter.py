@@ -140,7 +140,7 @@ class ExportJob:
                     o.projects.append({"id": g.repo_id, "ref_id": "", "name": g.unique_name, "error": "",
                                        "has_git_repo": True, "git_error": g.error})
             failed = [g for g in repo_outcomes if g.error]
-            error = o.error
+            error = self.state.lost_claim(o.entry.state_key) or o.error  # lost: nothing since was committed
             if not error and len(failed) > MAX_FAILED_REPOS:
                 error = f"git processing failed for {len(failed)} repos (more than {MAX_FAILED_REPOS})"
             integrations.append({"id": o.entry.id, "name": o.entry.name, "error": error, "projects": o.projects,

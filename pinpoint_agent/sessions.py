@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 
-from pinpoint_agent.errors import NotSupportedError, SessionError
+from pinpoint_agent.errors import NotSupportedError, SessionError, StateError
 from pinpoint_agent.host.callbacks import Callbacks
 from pinpoint_agent.ids import NO_KEY, object_key
 from pinpoint_agent.output import SessionFile
@@ -110,6 +110,9 @@ class SessionManager(Callbacks):
                internal: bool) -> tuple[int, str]:
         if not name:
             raise SessionError("a session needs a name")
+        lost = self.state.lost_claim(self.root)
+        if lost:  # nothing it finishes could be committed: stop the integration at its next session
+            raise StateError(lost)
         if parent_id:
             parent = self._get(parent_id)
             if not parent_object_id:

@@ -11,7 +11,9 @@ state, so the next run exports the same data again: duplicates are possible, los
 
 Exclusion: ``claim(state_key)`` takes an integration (``name@TYPE``) for this store's export until ``release``
 or ``close``: a file lock under the root for SQLite (one machine), a PostgreSQL advisory lock for the shared
-store (every machine). A run that finds the integration taken gets ``IntegrationBusy`` (one line).
+store (every machine). A run that finds the integration taken gets ``IntegrationBusy`` (one line). A claim that
+is lost while its export runs (PostgreSQL: the connection holding the lock ended) is noticed at the next commit:
+what the integration staged is dropped instead of committed, and ``lost_claim`` says why (one line).
 
 Each store's schema carries a version and migrates in place when it opens (``MIGRATIONS``).
 """
@@ -102,6 +104,7 @@ class StateStore(ABC):
         self._commits: queue.Queue[Callable[[Any], None] | None] | None = None
         self._committer: threading.Thread | None = None
         self._commit_error: BaseException | None = None
+        self._lost: dict[str, str] = {}  # integration (name@TYPE) -> why its claim is gone
 
     def close(self) -> None:
         self.wait_commits(raise_error=False)
@@ -198,6 +201,11 @@ class StateStore(ABC):
 
     @abstractmethod
     def _release_all(self) -> None: ...
+
+    def lost_claim(self, state_key: str) -> str:
+        """Why the integration's claim was lost while this store held it ("" if it was not): nothing it staged
+        since then was committed (one line, for its result)."""
+        return self._lost.get(state_key, "")
 
     @contextmanager
     def exclusive(self, state_key: str) -> Iterator[None]:

@@ -6,6 +6,13 @@ integration exported by one continues incrementally on the next. The contract is
 - Exclusion is cluster-wide: ``claim`` takes a session-level advisory lock keyed by the integration on a
   connection of its own; PostgreSQL drops it when that connection ends (a process killed, a machine gone
   once TCP keepalives give up), so a crashed holder never blocks the next run.
+- The other side of that: the lock connection can end while its holder lives on (a server restart, a network
+  cut, ``pg_terminate_backend``), and another agent may then start the same integration. So every commit first
+  asks PostgreSQL, in the commit's own transaction, whether the lock connection (its backend pid and start
+  time) still holds each integration it commits for; the rows of one that lost its claim are dropped in that
+  transaction instead (its output files stay: the next export redoes them). Left open: the lock ending
+  between that check and the transaction's commit (milliseconds); the other agent then starts from tokens a
+  moment older than the ones committed, which duplicates objects and loses none.
 - Packed dedup pairs are stored little-endian whatever the machine (rows move between machines).
 - Text keys use the "C" collation so that prefix ranges (``key >= p AND key < p || U+10FFFF``) are bytewise
   whatever the database's locale.
@@ -20,6 +27,7 @@ import sys
 from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -65,6 +73,12 @@ _LITTLE = sys.byteorder == "little"
 def lock_key(state_key: str) -> int:
     """The advisory lock (a signed 64-bit key) that stands for exporting the integration ``name@TYPE``."""
     return xxhash.xxh64_intdigest(f"pinpoint-agent export {state_key}".encode()) - (1 << 63)
+
+
+def _lock_ids(state_key: str) -> tuple[int, int]:
+    """The advisory lock's two halves as ``pg_locks`` shows them (``classid``, ``objid``)."""
+    unsigned = lock_key(state_key) & 0xFFFF_FFFF_FFFF_FFFF
+    return unsigned >> 32, unsigned & 0xFFFF_FFFF
 
 
 def _owner(key: str) -> str:
@@ -126,6 +140,7 @@ class PostgresState(StateStore):
         _register_password(url)
         self._db = connect(url, purpose="state")
         self._locks: psycopg.Connection[Any] | None = None
+        self._lock_backend: tuple[int, datetime] | None = None  # the lock connection's server process (pid, start)
         self._claims: set[str] = set()
         try:
             self._migrate()
@@ -201,6 +216,10 @@ class PostgresState(StateStore):
             try:
                 if self._locks is None or self._locks.closed:
                     self._locks = connect(self.url, purpose="export")
+                    row = self._locks.execute("SELECT pid, backend_start FROM pg_stat_activity "
+                                              "WHERE pid = pg_backend_pid()").fetchone()
+                    assert row is not None
+                    self._lock_backend = (int(row[0]), row[1])
                 row = self._locks.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(state_key),)).fetchone()
                 if not (row and row[0]):
                     raise IntegrationBusy(f"integration {state_key} is being exported by another agent "
@@ -215,6 +234,32 @@ class PostgresState(StateStore):
             except BaseException:
                 self.release(state_key)
                 raise
+
+    def _lost_owners(self, db: psycopg.Connection[Any], owners: set[str]) -> list[str]:
+        """Which of ``owners`` this store claimed and no longer holds: the lock connection's backend (pid and
+        start time, as claimed) does not hold their advisory lock now. Asked of the server, on ``db``."""
+        claimed = sorted(o for o in owners if o in self._claims)
+        lost = [o for o in claimed if o in self._lost]
+        check = [o for o in claimed if o not in self._lost]
+        if not check:
+            return lost
+        if self._lock_backend is None:
+            return lost + check
+        pid, started = self._lock_backend
+        db.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is cached per transaction otherwise
+        row = db.execute("SELECT backend_start FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+        if row is None or row[0] != started:
+            return lost + check
+        held = {(int(c), int(o)) for c, o in db.execute(
+            "SELECT classid::bigint, objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND objsubid = 1 AND pid = %s", (pid,)).fetchall()}
+        return lost + [o for o in check if _lock_ids(o) not in held]
+
+    def _lose(self, owner: str) -> None:
+        self._lost.setdefault(owner, f"integration {owner} lost its claim while exporting (the PostgreSQL "
+                                     f"connection holding its lock ended): nothing it finished since was "
+                                     f"committed, so another agent may export it meanwhile; the next export "
+                                     f"redoes it")
 
     def _holder(self, state_key: str) -> str:
         """Who holds the integration's lock, as PostgreSQL knows it (its application name and since when)."""
@@ -250,6 +295,7 @@ class PostgresState(StateStore):
                         pass
                 self._locks.close()
                 self._locks = None
+                self._lock_backend = None
 
     # -- tokens -------------------------------------------------------------------------------------
     def token(self, key: str) -> str:
@@ -355,6 +401,12 @@ class PostgresState(StateStore):
         where_s = "s.export_id = %s" + ("" if session is None else " AND s.session = %s")
         args = (export_id,) if session is None else (export_id, session)
         with self._tx(db) as db:
+            owners = {str(r[0]) for table in _STAGED for r in db.execute(
+                f"SELECT DISTINCT owner FROM {table} WHERE {where}".encode(), args).fetchall()}
+            for owner in self._lost_owners(db, owners):  # refused: nothing of it becomes current
+                self._lose(owner)
+                for table in _STAGED:
+                    db.execute(f"DELETE FROM {table} WHERE {where} AND owner = %s".encode(), (*args, owner))
             db.execute(f"INSERT INTO dedup_models (scope, model) SELECT DISTINCT scope, model FROM staged_hashes "
                        f"WHERE {where} ON CONFLICT DO NOTHING".encode(), args)
             db.execute(f"INSERT INTO dedup_log (model_id, pairs) SELECT m.id, s.pairs FROM staged_hashes s JOIN "

@@ -6,7 +6,10 @@ Config (all optional)::
     {"users": 5, "repos": 2, "prs_per_repo": 3, "new_prs_per_run": 1,
      "projects": 0, "issues_per_project": 0, "git_repos": ["/path/to/repo"],
      "fail": {"mode": "raise|crash|signal|hang|flood|stdout", "after_objects": 0},
-     "mutate_delay_ms": 0, "repo_credentials": "user:token", "cheap_objects": false}
+     "mutate_delay_ms": 0, "page_delay_ms": 0, "repo_credentials": "user:token", "cheap_objects": false}
+
+``page_delay_ms`` waits that long after each page of (at most 1,000) pull requests, as an upstream API's latency
+would: an export that lasts while a test does something to it.
 
 ``validate_config`` names ``git_repos[0]`` for the agent's test clone, with ``repo_credentials`` (if any).
 
@@ -138,6 +141,7 @@ class MockIntegration(Integration):
             end = per_repo + (run - 1) * new_per_run
             total = end - start
             make = _cheap_pull_request if cfg.get("cheap_objects") else _pull_request
+            page_delay = int(cfg.get("page_delay_ms", 0)) / 1000
             n = start
             while n < end:  # a chunk at a time, ending where a configured failure is due
                 upto = min(n + 1000, end, n + failer.room())
@@ -145,6 +149,8 @@ class MockIntegration(Integration):
                 failer.tick(upto - n)
                 n = upto
                 prs.progress(n - start, total)
+                if page_delay:
+                    time.sleep(page_delay)
             prs.done(f"run:{run}")  # a done session counts as complete: no final progress call needed
         return ExportProject(id=repo["id"], ref_id=repo["ref_id"], name=repo["name"])
 

@@ -379,3 +379,70 @@ def test_a_bad_state_url_is_one_line_and_exit_1_without_the_password(tmp_path, p
     assert "Wr0ng-Passw0rd-xyz" not in proc.stdout + proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "postgresql://pinpoint@127.0.0.1" in last and "Traceback" not in proc.stderr
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_claim_lost_mid_export_commits_nothing_more_and_the_next_export_redoes_it(tmp_path, pg_url):
+    """The server ends the connection that holds a running export's claim (pg_terminate_backend, as a restart or
+    a network cut would): another agent could now claim the integration, and does. The export notices at its
+    next commit: nothing more of it is committed (later sessions' tokens stay old, their files stay), it stops,
+    and its result says why in one line. The next export redoes the rest: with the first's files, every object
+    is there and every token is current."""
+    import psycopg
+
+    from integrations.mock.integration import _pull_request, _repo
+    from pinpoint_agent.state_pg import PostgresState, _lock_ids
+    from tests.export.helpers import AGENT, read_export, run_cli
+
+    repos, prs = 6, 2000
+    root, out = tmp_path / "root", tmp_path / "result.json"
+    ints = orjson.dumps([{"id": "m1", "name": "mock", "type": 1, "config": {
+        "repos": repos, "prs_per_repo": prs, "users": 2, "page_delay_ms": 400}}]).decode()
+    args = ["export", "--integrations-json", ints, "--pinpoint-root", str(root), "--agent-config-json",
+            '{"customer_id": "c1"}']
+    env = {"PINPOINT_STATE_URL": pg_url}
+    proc = subprocess.Popen([*AGENT, *args, "--output-file", str(out)], env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    watcher = PostgresState(pg_url)
+
+    def committed() -> set[str]:
+        return {k for k in watcher.tokens(KEY + "/") if k.endswith("/sourcecode.PullRequest")}
+
+    try:
+        deadline = time.monotonic() + 120
+        while not committed():
+            assert proc.poll() is None and time.monotonic() < deadline, "the export ended before its claim was cut"
+            time.sleep(0.05)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            [(holder,)] = admin.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                "AND classid = %s::oid AND objid = %s::oid", _lock_ids(KEY)).fetchall()
+            assert admin.execute("SELECT pg_terminate_backend(%s, 10000)", (holder,)).fetchone()[0]
+        before = committed()
+        watcher.claim(KEY)  # the integration is free for anyone now: the danger the holder must notice
+        watcher.release(KEY)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err[-3000:]
+    [result] = orjson.loads(out.read_bytes())["integrations"]
+    error = result["error"]
+    assert error.startswith(f"integration {KEY} lost its claim while exporting") and "\n" not in error, error
+    assert committed() == before and 0 < len(before) < repos  # nothing committed after the cut
+    files = list((root / "exports").rglob("sourcecode.PullRequest/*.json.gz"))
+    assert len(files) > len(before)  # the refused sessions' output stays (the next export redoes it)
+    assert not watcher.token(f"{KEY}/organization")
+
+    rerun = run_cli(*args, env=env)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    union = read_export(root)["sourcecode.PullRequest"]
+    assert {pr["id"] for pr in union} == {_pull_request("c1", _repo("c1", r), n)["id"]
+                                          for r in range(repos) for n in range(prs)}
+    tokens = watcher.tokens(KEY + "/")
+    assert len(committed()) == repos and all(tokens[k] == "run:1" for k in committed())
+    assert watcher.token(f"{KEY}/organization") == "run:1"
+    for table in ("staged_tokens", "staged_hashes", "staged_checkpoints"):
+        assert watcher._query(f"SELECT count(*) FROM {table}")[0][0] == 0
+    watcher.close()

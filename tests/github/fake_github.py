@@ -5,7 +5,8 @@ It paginates with ``Link`` headers (``per_page``/``page``), enforces ``Authoriza
 sends ``X-RateLimit-*`` headers and counts the quota down, answers conditional requests (``ETag`` /
 ``If-None-Match`` -> 304, not counted), and fails on demand: ``fail(...)`` queues rate limits (403 with
 remaining 0 and a reset, 403 secondary with ``Retry-After``, 429), 5xx or 404 for matching requests.
-Every request is recorded in ``requests`` (method, path, query, status).
+Every request is recorded in ``requests`` (method, path, query, status). ``latency`` delays every answer by that
+many seconds (benchmarks: an upstream that makes its clients wait, requests answered side by side).
 """
 
 from __future__ import annotations
@@ -55,9 +56,16 @@ class Failure:
 
 class FakeGitHub:
     def __init__(
-        self, token: str = TOKEN, *, limit: int = 5000, window: float = 3600.0, scopes: str = "read:org, repo"
+        self,
+        token: str = TOKEN,
+        *,
+        limit: int = 5000,
+        window: float = 3600.0,
+        scopes: str = "read:org, repo",
+        latency: float = 0.0,
     ) -> None:
         self.token = token
+        self.latency = latency
         self.limit = limit
         self.remaining = limit
         self.window = window  # seconds until the quota is full again
@@ -136,6 +144,8 @@ class FakeGitHub:
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
+        if self.latency:
+            time.sleep(self.latency)  # in the request's own thread: concurrent requests wait side by side
         parts = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         path = parts.path

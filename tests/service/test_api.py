@@ -12,12 +12,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import psutil
 import pytest
 
 from pinpoint_agent.prefect_server import local_url, read_info, revive, stop_local
 from tests.export.helpers import read_export
 
-from .conftest import LOCAL, Proxy, Service, mock
+from .conftest import FINAL, LOCAL, Proxy, Service, mock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,7 +89,7 @@ def test_prefect_event_wakes_the_service_at_once(make_service) -> None:
 @pytest.fixture(scope="module")
 def pool_deployed(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """`prefect deploy --all` from prefect.yaml (no network: the pull step only sets the folder) onto a
-    process work pool; returns the environment the Prefect CLI ran with."""
+    process work pool, and automations.yaml's automation; returns the environment the Prefect CLI ran with."""
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "PWD": str(ROOT),
            "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-cli"))}
     prefect = [sys.executable, "-m", "prefect"]
@@ -98,6 +99,9 @@ def pool_deployed(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) ->
     deploy = subprocess.run([*prefect, "--no-prompt", "deploy", "--all"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    automation = subprocess.run([*prefect, "automation", "create", "--from-file", "automations.yaml"], cwd=ROOT,
+                                env=env, capture_output=True, text=True, timeout=120)
+    assert automation.returncode == 0, automation.stdout[-3000:] + automation.stderr[-3000:]
     return env
 
 
@@ -219,3 +223,91 @@ def test_workers_with_different_roots_share_state_in_postgresql(pool_deployed: d
     assert results[0]["objects"]["sourcecode.PullRequest"] == 6
     assert results[1]["objects"]["sourcecode.PullRequest"] == 2  # only the run's new ones
     assert list((tmp_path / "worker-b" / "exports").rglob("*.json.gz"))
+
+
+def _flow_run_process(worker: psutil.Process) -> psutil.Process | None:
+    """The flow-run process a process worker started (its child running Prefect's engine), if any yet."""
+    for child in worker.children():
+        try:
+            if "integrations." not in " ".join(child.cmdline()):
+                return child
+        except psutil.Error:
+            continue
+    return None
+
+
+KILL_REPOS, KILL_PRS = 12, 4000
+
+
+def test_kill_9_of_a_worker_mid_export_then_a_rerun_on_the_other_loses_nothing(
+        pool_deployed: dict[str, str], prefect_api: str, pg_url: str, tmp_path: Path) -> None:
+    """Worker A (state in PostgreSQL) runs an export/pool run and is killed with -9 together with its flow-run
+    process after the first sessions committed; the plugin exits by itself. The dead run, left Running, holds the
+    deployment's one slot until automations.yaml's automation marks it Crashed (no heartbeat); then worker B
+    (another root) reruns the export at once: the killed run's complete files and B's together hold every
+    object, every token is current, nothing staged stays, and the dead run's integration claim is gone."""
+    from integrations.mock.integration import _pull_request, _repo
+    from pinpoint_agent.root import Root
+    from pinpoint_agent.stores import open_state
+    from tests.export.helpers import plugins_of
+
+    env = {**pool_deployed, "PINPOINT_STATE_URL": pg_url}
+    root_a, root_b = tmp_path / "worker-a", tmp_path / "worker-b"
+    svc = Service(tmp_path, prefect_api, "pool")
+    params = {"integrations": mock(repos=KILL_REPOS, prs_per_repo=KILL_PRS, users=3),
+              "agent_config": {"customer_id": "c9"}}
+    worker_a = _worker(env, root_a, limit=1)
+    worker_b: subprocess.Popen[bytes] | None = None
+    try:
+        killed = svc.trigger("export", params)
+        flow_run, plugin_pids, deadline = None, set(), time.monotonic() + 120
+        while True:
+            flow_run = flow_run or _flow_run_process(psutil.Process(worker_a.pid))
+            if flow_run is not None:
+                worker_b = worker_b or _worker(env, root_b, limit=1)  # starts meanwhile; A has the run
+                plugin_pids |= {p.pid for p in plugins_of(flow_run.pid)}
+            done = list((root_a / "exports").rglob("sourcecode.PullRequest/*.json.gz")) if root_a.exists() else []
+            if len(done) >= 2:
+                break
+            assert time.monotonic() < deadline, svc.read(killed["id"])["state"]
+            assert svc.read(killed["id"])["state"]["type"] not in FINAL, "the export ended before it was killed"
+            time.sleep(0.02)
+        assert flow_run is not None and plugin_pids
+        os.kill(worker_a.pid, signal.SIGKILL)
+        flow_run.kill()
+        worker_a.wait()
+        killed_at = time.monotonic()
+        # The plugin notices its agent is gone (stdin EOF) and exits: no orphan.
+        assert psutil.wait_procs([psutil.Process(p) for p in plugin_pids if psutil.pid_exists(p)], timeout=10)[1] == []
+        first = read_export(root_a).get("sourcecode.PullRequest", [])
+        assert 0 < len(first) < KILL_REPOS * KILL_PRS
+
+        dead = svc.wait(killed["id"], timeout=180)  # 30 s heartbeats, Crashed after 90 s without one
+        assert dead["state"]["type"] == "CRASHED" and "no heartbeat" in dead["state"]["message"], dead["state"]
+        print(f"crashed {time.monotonic() - killed_at:.1f}s after the kill")
+        rerun = svc.wait(svc.trigger("export", params)["id"], timeout=120)
+        assert rerun["state"]["type"] == "COMPLETED", rerun["state"]
+        [result] = svc.result(rerun["id"])["integrations"]
+        assert result["error"] == "" and result["incremental"] is True
+        assert list((root_b / "exports").rglob("*.json.gz"))
+        union = read_export(root_a).get("sourcecode.PullRequest", []) + \
+            read_export(root_b).get("sourcecode.PullRequest", [])
+        expected = {_pull_request("c9", _repo("c9", r), n)["id"] for r in range(KILL_REPOS) for n in range(KILL_PRS)}
+        assert {pr["id"] for pr in union} == expected
+        assert not list((root_b / "exports").rglob("*.temp.gz"))
+
+        state = open_state(Root(root_b), pg_url)
+        tokens = state.tokens("mock@SOURCECODE/")
+        pr_tokens = [k for k in tokens if k.endswith("/sourcecode.PullRequest")]
+        assert len(pr_tokens) == KILL_REPOS and all(tokens[k] == "run:1" for k in pr_tokens)
+        with state._tx() as db:
+            for table in ("staged_tokens", "staged_hashes", "staged_checkpoints"):
+                assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+        state.close()
+    finally:
+        for w in (worker_a, worker_b):
+            if w is not None and w.poll() is None:
+                os.killpg(w.pid, signal.SIGTERM)
+        for w in (worker_a, worker_b):
+            if w is not None:
+                w.wait(60)
