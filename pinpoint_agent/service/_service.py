@@ -211,23 +211,26 @@ class Service:
             self._api_down_since = time.monotonic()
             log.warning("Prefect API unreachable; retrying", error=str(exc))
         self._served = {}  # registered again when it answers (it may be a new server)
-        self._revive_local_server()
+        if self._revive_local_server():
+            return self.settings.poll_interval  # it answers now: poll at once (a mutation is stale after 15 s)
         return min(max(wait * 2, 0.5), 5.0)
 
-    def _revive_local_server(self) -> None:
+    def _revive_local_server(self) -> bool:
         """The root's own Prefect server (the default without PREFECT_API_URL) is gone: start it again at the
-        same address, so this process's clients and the backend's find it where they did."""
+        same address, so this process's clients and the backend's find it where they did. True if it did."""
         now = time.monotonic()
         assert self._api_down_since is not None
         if now - self._api_down_since < REVIVE_AFTER or now < self._next_revive:
-            return
+            return False
         self._next_revive = now + REVIVE_EVERY
         url = os.environ.get("PREFECT_API_URL", "")
         try:
             if revive(self.root.prefect_home, url):
                 log.warning("the local Prefect server had stopped; started it again", api=url)
+                return True
         except FatalError as exc:
             log.error("could not start the local Prefect server again", error=str(exc))
+        return False
 
     def _api_up(self) -> None:
         if self._api_down_since is not None:

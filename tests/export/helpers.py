@@ -11,6 +11,9 @@ from pathlib import Path
 import orjson
 import psutil
 
+from integrations.mock.integration import _pull_request, _repo
+from pinpoint_agent.state import StateStore
+
 AGENT = [sys.executable, "-m", "pinpoint_agent.cli"]
 
 
@@ -43,3 +46,23 @@ def plugins_of(pid: int) -> list[psutil.Process]:
         except psutil.Error:
             continue
     return found
+
+
+def assert_nothing_lost(roots: list[Path], state: StateStore, repos: int, per_repo: int,
+                        customer_id: str = "c9") -> list[dict]:
+    """The crash tests' union check: the complete files under ``roots`` (a killed run's and its rerun's) hold
+    every pull request of the mock's ``repos`` x ``per_repo``, the rerun's root (the last) holds no temporary
+    file (a killed run's root is cleaned by its own next export), every repo's token is the last page's and
+    nothing is left staged in ``state``. Returns the union."""
+    union = [pr for root in roots for pr in read_export(root).get("sourcecode.PullRequest", [])]
+    expected = {_pull_request(customer_id, _repo(customer_id, r), n)["id"] for r in range(repos)
+                for n in range(per_repo)}
+    assert {pr["id"] for pr in union} == expected
+    assert not list((roots[-1] / "exports").rglob("*.temp.gz"))
+    tokens = state.tokens("mock@SOURCECODE/")
+    pr_tokens = [k for k in tokens if k.endswith("/sourcecode.PullRequest")]
+    assert len(pr_tokens) == repos and all(tokens[k] == "run:1" for k in pr_tokens)
+    with state._tx() as db:
+        for table in ("staged_tokens", "staged_hashes", "staged_checkpoints"):
+            assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
+    return union

@@ -12,11 +12,10 @@ import orjson
 import psutil
 import pytest
 
-from integrations.mock.integration import _pull_request, _repo
 from pinpoint_agent.ids import object_key
 from pinpoint_agent.root import Root
 from pinpoint_agent.stores import open_state
-from tests.export.helpers import AGENT, plugins_of, read_export, run_cli
+from tests.export.helpers import AGENT, assert_nothing_lost, plugins_of, read_export, run_cli
 
 REPOS, PRS = 12, 4000
 
@@ -56,20 +55,11 @@ def test_sigkill_mid_export_then_rerun_loses_nothing(tmp_path, kind, request):
 
     rerun = run_cli(*args, env=env)
     assert rerun.returncode == 0, rerun.stderr
-    union = read_export(root)  # every export under the root: the killed one's complete files and the rerun's
-    expected = {_pull_request("c9", _repo("c9", r), n)["id"] for r in range(REPOS) for n in range(PRS)}
-    assert {pr["id"] for pr in union["sourcecode.PullRequest"]} == expected
-    assert not list((root / "exports").rglob("*.temp.gz"))
-
     state = open_state(Root(root), url)
-    tokens = state.tokens("mock@SOURCECODE/")
-    pr_tokens = [k for k in tokens if k.endswith("/sourcecode.PullRequest")]
-    assert len(pr_tokens) == REPOS and all(tokens[k] == "run:1" for k in pr_tokens)
-    with state._tx() as db:
-        assert db.execute("SELECT COUNT(*) FROM staged_hashes").fetchone()[0] == 0
-        assert db.execute("SELECT COUNT(*) FROM staged_tokens").fetchone()[0] == 0
+    # every export under the root: the killed one's complete files and the rerun's
+    union = assert_nothing_lost([root], state, REPOS, PRS)
     # Every pull request's hashcode is current (the look-up merges the committed log into the table) ...
-    last = {object_key(pr)[0]: object_key(pr)[1] for pr in union["sourcecode.PullRequest"]}
+    last = {object_key(pr)[0]: object_key(pr)[1] for pr in union}
     assert state.known_hashes("mock@SOURCECODE", "sourcecode.PullRequest", list(last)) == last
     with state._tx() as db:  # ... and stored once
         assert db.execute("SELECT COUNT(*) FROM dedup JOIN dedup_models ON id = model_id "

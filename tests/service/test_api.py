@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from pinpoint_agent.prefect_server import local_url, read_info, revive, stop_local
-from tests.export.helpers import read_export
+from tests.export.helpers import assert_nothing_lost, read_export
 
 from .conftest import FINAL, LOCAL, Proxy, Service, mock
 
@@ -60,6 +60,9 @@ def test_a_dead_local_prefect_server_is_started_again(make_service, tmp_path: Pa
         os.kill(read_info(home)["pid"], signal.SIGKILL)
         svc.wait_log("the local Prefect server had stopped; started it again", timeout=150)
         assert local_url(home) == url
+        # A mutation first seen 15 s after it was made is ignored: send it once the service is back (on a
+        # loaded machine its first calls to a server just started can take that long)
+        svc.wait_log("Prefect API reachable again", timeout=60)
         _, result = svc.run("mutate", params, timeout=90)
         assert result["success"] is True
         # Nothing to do for an address that is not this root's server, or for a server that answers.
@@ -246,7 +249,6 @@ def test_kill_9_of_a_worker_mid_export_then_a_rerun_on_the_other_loses_nothing(
     deployment's one slot until automations.yaml's automation marks it Crashed (no heartbeat); then worker B
     (another root) reruns the export at once: the killed run's complete files and B's together hold every
     object, every token is current, nothing staged stays, and the dead run's integration claim is gone."""
-    from integrations.mock.integration import _pull_request, _repo
     from pinpoint_agent.root import Root
     from pinpoint_agent.stores import open_state
     from tests.export.helpers import plugins_of
@@ -290,19 +292,8 @@ def test_kill_9_of_a_worker_mid_export_then_a_rerun_on_the_other_loses_nothing(
         [result] = svc.result(rerun["id"])["integrations"]
         assert result["error"] == "" and result["incremental"] is True
         assert list((root_b / "exports").rglob("*.json.gz"))
-        union = read_export(root_a).get("sourcecode.PullRequest", []) + \
-            read_export(root_b).get("sourcecode.PullRequest", [])
-        expected = {_pull_request("c9", _repo("c9", r), n)["id"] for r in range(KILL_REPOS) for n in range(KILL_PRS)}
-        assert {pr["id"] for pr in union} == expected
-        assert not list((root_b / "exports").rglob("*.temp.gz"))
-
         state = open_state(Root(root_b), pg_url)
-        tokens = state.tokens("mock@SOURCECODE/")
-        pr_tokens = [k for k in tokens if k.endswith("/sourcecode.PullRequest")]
-        assert len(pr_tokens) == KILL_REPOS and all(tokens[k] == "run:1" for k in pr_tokens)
-        with state._tx() as db:
-            for table in ("staged_tokens", "staged_hashes", "staged_checkpoints"):
-                assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+        assert_nothing_lost([root_a, root_b], state, KILL_REPOS, KILL_PRS)
         state.close()
     finally:
         for w in (worker_a, worker_b):
