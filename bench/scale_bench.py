@@ -212,10 +212,9 @@ def fan_out(base: Path, per_integration: int, latency: float, gh_prs: int, limit
             how = "one run" if n == 0 else "fanned out"
             print(f"{kind:>9} {how:>11} {max(n, 1):>7} {splits[n]:>14} {INTEGRATIONS:>12} {expected:>9,} "
                   f"{times[n]:>7.2f} {ratio:>9}")
-    gh_requests = requests
-    print(f"upstream: the fake GitHub answers after {latency * 1000:.0f} ms; {gh_requests // INTEGRATIONS} requests "
-          f"per integration, one at a time (concurrency 1): a floor of {gh_requests // INTEGRATIONS * latency:.1f} s "
-          f"of waiting per integration, {gh_requests * latency:.1f} s for all 8 in a row")
+    print(f"upstream: the fake GitHub answers after {latency * 1000:.0f} ms; {requests // INTEGRATIONS} requests "
+          f"per integration, one at a time (concurrency 1): a floor of {requests // INTEGRATIONS * latency:.1f} s "
+          f"of waiting per integration, {requests * latency:.1f} s for all 8 in a row")
     print(f"workers started with --limit {limit}; ratio: two workers / one, both on this machine's {os.cpu_count()} "
           "cores; wall from create_flow_run to the "
           "parent run Completed, the children's process starts included. 'one run': the same export not fanned out "

@@ -216,8 +216,7 @@ class Exporter:
                 return
             if in_batch >= self.cfg.checkpoint_pages and page.paginator.has_more:
                 batch.done(format_cursor(partial))
-                batch = SessionBatch(org, repo.obj["id"], repo.full_name,
-                                     org.child("sourcecode.PullRequest", repo.obj["id"], repo.full_name))
+                batch = batch.next()
                 batches.append(batch)
                 in_batch = 0
         batch.done(format_cursor(PullRequestCursor(since=started or server_time(None))))

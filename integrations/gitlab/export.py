@@ -264,8 +264,7 @@ class Exporter:
             batch.main.progress(state["done"], max(total or 0, state["done"]))
             if more and state["pages"] % self.cfg.checkpoint_pages == 0:
                 batch.done(format_cursor(cursor))
-                batches.append(SessionBatch(root, p.obj["id"], p.path,
-                                             root.child("sourcecode.PullRequest", p.obj["id"], p.path)))
+                batches.append(batch.next())
 
         try:
             walk_updated(self.client, ep.MERGE_REQUESTS.url(project=p.pid), ep.MERGE_REQUESTS.query(), cursor, on_page)

@@ -162,8 +162,7 @@ class WorkExporter:
             pages += 1
             if more and pages % self.cfg.checkpoint_pages == 0:  # a failure later keeps these pages
                 batches[-1].done(format_cursor(cursor))
-                batches.append(SessionBatch(root, info.obj["id"], info.path,
-                                            root.child("work.Issue", pobj["id"], p.path)))
+                batches.append(batches[-1].next())
 
         try:
             walk_updated(self.client, ep.ISSUES.url(project=p.pid), ep.ISSUES.query(), cursor, on_page)

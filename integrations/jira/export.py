@@ -226,8 +226,7 @@ class Exporter:
                 batch.main.progress(run.issues, total or run.issues + (1 if more else 0))
                 if more and in_batch >= self.cfg.checkpoint_pages:  # updated ASC: any prefix is a valid token
                     batch.done(run.newest)
-                    batch = SessionBatch(root, project["id"], project["identifier"],
-                                         root.child("work.Issue", project["id"], project["identifier"]))
+                    batch = batch.next()
                     in_batch = 0
             batch.done(run.newest or self.site.server_time)
         except BaseException:

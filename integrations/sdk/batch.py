@@ -13,6 +13,12 @@ class SessionBatch:
         self.parent, self.object_id, self.object_name, self.main = parent, object_id, object_name, main
         self._children: dict[str, Session] = {}
 
+    def next(self) -> SessionBatch:
+        """A new batch for the same object, its main session a new child of ``parent`` for the main's model (the
+        batch after a checkpoint: this one done, the walk goes on)."""
+        return SessionBatch(self.parent, self.object_id, self.object_name,
+                            self.parent.child(self.main.name, self.object_id, self.object_name))
+
     def session(self, model: str) -> Session:
         """The batch's session of ``model``, a child of ``parent`` for the batch's object."""
         if model not in self._children:

@@ -390,9 +390,8 @@ def test_a_claim_lost_mid_export_commits_nothing_more_and_the_next_export_redoes
     is there and every token is current."""
     import psycopg
 
-    from integrations.mock.integration import _pull_request, _repo
     from pinpoint_agent.state_pg import PostgresState, _lock_ids
-    from tests.export.helpers import AGENT, read_export, run_cli
+    from tests.export.helpers import AGENT, assert_nothing_lost, run_cli
 
     repos, prs = 6, 2000
     root, out = tmp_path / "root", tmp_path / "result.json"
@@ -437,12 +436,6 @@ def test_a_claim_lost_mid_export_commits_nothing_more_and_the_next_export_redoes
 
     rerun = run_cli(*args, env=env)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    union = read_export(root)["sourcecode.PullRequest"]
-    assert {pr["id"] for pr in union} == {_pull_request("c1", _repo("c1", r), n)["id"]
-                                          for r in range(repos) for n in range(prs)}
-    tokens = watcher.tokens(KEY + "/")
-    assert len(committed()) == repos and all(tokens[k] == "run:1" for k in committed())
+    assert_nothing_lost([root], watcher, repos, prs, customer_id="c1")
     assert watcher.token(f"{KEY}/organization") == "run:1"
-    for table in ("staged_tokens", "staged_hashes", "staged_checkpoints"):
-        assert watcher._query(f"SELECT count(*) FROM {table}")[0][0] == 0
     watcher.close()
